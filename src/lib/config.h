@@ -1,0 +1,63 @@
+/* mtlsd.conf: parsed by libconfig into one struct, checked completely.
+ * The same loader serves mtlsd, mtlsd -t and mtlsctl check. Unknown keys,
+ * wrong types and bad values are errors naming file, line and reason. */
+#ifndef MTLS_CONFIG_H
+#define MTLS_CONFIG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "policy.h"
+
+#define CONFIG_DEFAULT_FILE SYSCONFDIR "/mtls/mtlsd.conf"
+
+struct config_tls {
+	char *certificate;     /* required */
+	char *private_key;     /* required */
+	char *trust_anchors;   /* required */
+	char *intermediates;   /* optional, NULL */
+	char **crl;            /* optional list */
+	size_t n_crl;
+	int min_version;       /* TLS1_3_VERSION (default) or TLS1_2_VERSION */
+};
+
+struct config {
+	char *file;            /* the path it was loaded from */
+	char *user;            /* default "mtlsd" */
+	char **listen;         /* "HOST:PORT" / "[V6]:PORT"; default
+	                          { "0.0.0.0:7443", "[::]:7443" } */
+	size_t n_listen;
+	char *pam_socket;      /* default "/run/mtlsd/pam.sock" */
+	char *control_socket;  /* default "/run/mtlsd/control.sock" */
+	char *rules_dir;       /* optional, NULL if unset */
+	uid_t *pam_peers;      /* uids allowed on the PAM socket; default {0} */
+	size_t n_pam_peers;
+	struct config_tls tls;
+	struct {
+		unsigned lifetime;     /* seconds, 1..3600, default 60 */
+		int bind_address;      /* default 1 */
+		char **local_services; /* services with no rhost, may skip
+		                          the address check */
+		size_t n_local_services;
+	} tickets;
+	struct {
+		char *file;            /* optional JSON-lines audit file */
+	} audit;
+	int debug;             /* log_level = "debug" */
+	struct policy policy;  /* rules from the file, then rules_dir */
+};
+
+/* Loads and checks path. On success *out is owned by the caller
+ * (config_free). On failure returns ERR_CONFIG (or ERR_NOMEM) and writes
+ * "FILE:LINE: reason" (or "FILE: reason" when there is no line) to err. */
+int config_load(const char *path, struct config **out, char *err,
+    size_t errlen) MTLS_WUR;
+void config_free(struct config **c);
+
+/* Splits a listen address "HOST:PORT" or "[V6]:PORT" into host and port
+ * (copied into the given buffers). ERR_INVALID if malformed. */
+int config_split_listen(const char *addr, char *host, size_t hostlen,
+    char *port, size_t portlen) MTLS_WUR;
+
+#endif

@@ -1,0 +1,63 @@
+/* The ticket store: one-use tickets bound to a user, a certificate and
+ * optionally a source address. Only SHA-256(ticket) is kept. */
+#ifndef MTLS_TICKETS_H
+#define MTLS_TICKETS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "err.h"
+#include "ident.h"
+
+#define TICKET_RAW_LEN 24     /* random bytes: 192 bits from RAND_bytes */
+#define TICKET_STR_LEN 32     /* base64url, no padding */
+#define TICKET_BUFLEN (TICKET_STR_LEN + 1)
+
+struct ticket_grant {
+	char *user;            /* local user the ticket is for */
+	struct ident *id;      /* the certificate's identity (owned) */
+	char *rule;            /* rule that granted it at issue time */
+	char addr[64];         /* TLS peer address (numeric), "" if unbound */
+	time_t expires;        /* set by tstore_issue */
+};
+
+struct tstore;
+
+/* A store holding at most max tickets. NULL on allocation failure. */
+struct tstore *tstore_new(size_t max);
+void tstore_free(struct tstore **s);
+
+/* Issues a ticket for *g: draws TICKET_RAW_LEN bytes from the OpenSSL
+ * CSPRNG, writes the ticket text to out, stores H(ticket) -> *g with
+ * expires = now + lifetime. Takes ownership of *g and sets *g = NULL on
+ * success; on failure *g stays the caller's. ERR_FULL when the store holds
+ * max live tickets (expired ones are dropped first), ERR_TLS if the CSPRNG
+ * fails. */
+int tstore_issue(struct tstore *s, struct ticket_grant **g, time_t now,
+    unsigned lifetime, char out[TICKET_BUFLEN]) MTLS_WUR;
+
+/* Looks up and removes the ticket (single use: it is gone whatever the
+ * caller decides next). On success *out is the grant, owned by the caller.
+ * ERR_NOTFOUND for an unknown, used or malformed ticket, ERR_EXPIRED if its
+ * lifetime passed (it is removed too). Compares in constant time. */
+int tstore_take(struct tstore *s, const char *ticket, time_t now,
+    struct ticket_grant **out) MTLS_WUR;
+
+/* Drops expired tickets; returns how many. */
+size_t tstore_expire(struct tstore *s, time_t now);
+size_t tstore_count(const struct tstore *s);
+
+void ticket_grant_free(struct ticket_grant **g);
+
+/* The redemption checks that do not need the policy: user equality, and
+ * the address binding. addr binding: if g->addr is non-empty, rhost must be
+ * a numeric address equal to it (compared as addresses, so ::ffff:1.2.3.4
+ * equals 1.2.3.4); an empty rhost is accepted only when service is one of
+ * local_services. Returns 0 or ERR_DENIED with *reason an enum proto_deny
+ * value. */
+int ticket_check(const struct ticket_grant *g, const char *user,
+    const char *service, const char *rhost, char *const *local_services,
+    size_t n_local_services, uint32_t *reason) MTLS_WUR;
+
+#endif
