@@ -37,4 +37,17 @@ int trust_verify(const struct trust *t, X509 *leaf, STACK_OF(X509) *chain,
  * ctx. Refused handshakes are logged with the reason. */
 int trust_attach(struct trust *t, SSL_CTX *ctx) MTLS_WUR;
 
+struct config_tls;
+
+/* Builds the daemon's TLS server context from the tls section of the
+ * config: loads certificate (leaf first, chain may follow) and private key
+ * and checks they match, loads the trust material (trust_load) and attaches
+ * it, sets the minimum version (TLS 1.3 by default, 1.2 if configured),
+ * turns off session tickets (SSL_OP_NO_TICKET and no TLS 1.3 tickets) and
+ * the session cache. On success *ctx and *trust are owned by the caller
+ * (free *ctx before *trust). On failure ERR_CONFIG with "FILE: reason" in
+ * err. mtlsd, mtlsd -t and mtlsctl check all go through this. */
+int tls_server_ctx_new(const struct config_tls *c, SSL_CTX **ctx,
+    struct trust **trust, char *err, size_t errlen) MTLS_WUR;
+
 #endif

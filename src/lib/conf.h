@@ -1,8 +1,8 @@
 /* mtlsd.conf: parsed by libconfig into one struct, checked completely.
  * The same loader serves mtlsd, mtlsd -t and mtlsctl check. Unknown keys,
  * wrong types and bad values are errors naming file, line and reason. */
-#ifndef MTLS_CONFIG_H
-#define MTLS_CONFIG_H
+#ifndef MTLS_CONF_H
+#define MTLS_CONF_H
 
 #include <stddef.h>
 #include <sys/types.h>
