@@ -221,6 +221,22 @@ test_cstring_put_errors(void **state)
 }
 
 static void
+test_cstring_put_atomic(void **state)
+{
+	struct buf *b = buf_new(6);
+
+	(void)state;
+	assert_non_null(b);
+	/* The length prefix would fit but the bytes would not: neither goes
+	 * in, so no dangling length is left on the wire. */
+	assert_int_equal(buf_put_cstring(b, "abcde"), ERR_TOOLONG);
+	assert_int_equal(b->len, 0);
+	assert_int_equal(buf_put_cstring(b, "abcd"), 0);
+	assert_int_equal(b->len, 6);
+	buf_free(&b);
+}
+
+static void
 test_cstring_get_maxlen(void **state)
 {
 	struct buf *b = buf_new(64);
@@ -358,6 +374,7 @@ main(void)
 		cmocka_unit_test(test_put_huge_no_overflow),
 		cmocka_unit_test(test_cstring_roundtrip),
 		cmocka_unit_test(test_cstring_put_errors),
+		cmocka_unit_test(test_cstring_put_atomic),
 		cmocka_unit_test(test_cstring_get_maxlen),
 		cmocka_unit_test(test_cstring_get_short),
 		cmocka_unit_test(test_cstring_get_nul),

@@ -1,0 +1,1060 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+#include <openssl/tls1.h>
+
+#include "conf.h"
+#include "ident.h"
+#include "policy.h"
+
+/* Values echoed in messages are cut to this and made printable. */
+#define ECHO_MAX 64
+#define UID_MAX_VALUE 4294967294LL  /* (uid_t)-1 means "no uid" */
+#define LIFETIME_MAX 3600
+
+/* String lists: what get_str_list accepts. */
+#define LIST_NONEMPTY 0x1  /* at least one element */
+#define LIST_SINGLE 0x2    /* a lone string counts as a list of one */
+#define LIST_PATHS 0x4     /* elements are paths: resolve them */
+
+struct loader {
+	struct config *c;
+	char *dir;            /* absolute directory of the main file */
+	char *err;
+	size_t errlen;
+};
+
+static const char *const top_keys[] = {
+	"user", "listen", "pam_socket", "pam_peers", "control_socket",
+	"rules_dir", "log_level", "tls", "tickets", "audit", "rules", NULL
+};
+static const char *const tls_keys[] = {
+	"certificate", "private_key", "trust_anchors", "intermediates", "crl",
+	"min_version", NULL
+};
+static const char *const tickets_keys[] = {
+	"lifetime", "bind_address", "local_services", NULL
+};
+static const char *const audit_keys[] = { "file", NULL };
+static const char *const rule_keys[] = { "name", "subject", "users", NULL };
+static const char *const rules_file_keys[] = { "rules", NULL };
+
+static int load_error(struct loader *l, const config_setting_t *s,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Writes "FILE:LINE: reason" for setting s (or "FILE: reason" when there
+ * is no line, as for the root) and returns ERR_CONFIG. */
+static int
+load_error(struct loader *l, const config_setting_t *s, const char *fmt, ...)
+{
+	const char *file = l->c->file;
+	unsigned line = 0;
+	va_list ap;
+	int n;
+
+	if (l->err == NULL || l->errlen == 0)
+		return ERR_CONFIG;
+	if (s != NULL) {
+		if (config_setting_source_file(s) != NULL)
+			file = config_setting_source_file(s);
+		line = config_setting_source_line(s);
+	}
+	if (line > 0)
+		n = snprintf(l->err, l->errlen, "%s:%u: ", file, line);
+	else
+		n = snprintf(l->err, l->errlen, "%s: ", file);
+	if (n < 0 || (size_t)n >= l->errlen)
+		return ERR_CONFIG;
+	va_start(ap, fmt);
+	vsnprintf(l->err + n, l->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return ERR_CONFIG;
+}
+
+static int
+load_nomem(struct loader *l)
+{
+	if (l->err != NULL && l->errlen > 0)
+		snprintf(l->err, l->errlen, "%s: out of memory", l->c->file);
+	return ERR_NOMEM;
+}
+
+/* A config value, cut and with control bytes replaced, fit for a
+ * message that ends up in a terminal or a log. */
+static const char *
+echo(const char *s, char buf[ECHO_MAX + 1])
+{
+	size_t i;
+
+	for (i = 0; i < ECHO_MAX && s[i] != '\0'; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		buf[i] = ch < 0x20 || ch == 0x7f ? '?' : s[i];
+	}
+	buf[i] = '\0';
+	return buf;
+}
+
+static void
+strv_free(char ***v, size_t *n)
+{
+	size_t i;
+
+	if (*v == NULL)
+		return;
+	for (i = 0; i < *n; i++)
+		free((*v)[i]);
+	free(*v);
+	*v = NULL;
+	*n = 0;
+}
+
+/* The member's own name: the part of a dotted key after the last dot. */
+static const char *
+leaf(const char *key)
+{
+	const char *dot = strrchr(key, '.');
+
+	return dot == NULL ? key : dot + 1;
+}
+
+static int
+key_known(const char *name, const char *const *known)
+{
+	size_t i;
+
+	for (i = 0; known[i] != NULL; i++) {
+		if (strcmp(known[i], name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The first member of group g whose name is not in known, or NULL. */
+static const config_setting_t *
+unknown_key(const config_setting_t *g, const char *const *known)
+{
+	const config_setting_t *s;
+	unsigned i;
+
+	for (i = 0; (s = config_setting_get_elem(g, i)) != NULL; i++) {
+		if (config_setting_name(s) != NULL &&
+		    !key_known(config_setting_name(s), known))
+			return s;
+	}
+	return NULL;
+}
+
+/* Refuses every member of group g not in known; prefix ("tls") names the
+ * group in the message, NULL at the top level. */
+static int
+check_keys(struct loader *l, const config_setting_t *g, const char *prefix,
+    const char *const *known)
+{
+	const config_setting_t *s;
+
+	if ((s = unknown_key(g, known)) == NULL)
+		return 0;
+	if (prefix == NULL)
+		return load_error(l, s, "unknown key '%s'",
+		    config_setting_name(s));
+	return load_error(l, s, "unknown key '%s.%s'", prefix,
+	    config_setting_name(s));
+}
+
+/* *out is the member named by key's leaf, or NULL if absent (an error if
+ * required). */
+static int
+get_member(struct loader *l, const config_setting_t *g, const char *key,
+    int required, config_setting_t **out)
+{
+	*out = config_setting_get_member(g, leaf(key));
+	if (*out == NULL && required)
+		return load_error(l, g, "missing required key '%s'", key);
+	return 0;
+}
+
+static int
+get_group(struct loader *l, const config_setting_t *g, const char *key,
+    int required, config_setting_t **out)
+{
+	int r;
+
+	if ((r = get_member(l, g, key, required, out)) != 0 || *out == NULL)
+		return r;
+	if (!config_setting_is_group(*out))
+		return load_error(l, *out, "'%s' must be a group { ... }", key);
+	return 0;
+}
+
+/* A non-empty string setting s, borrowed from libconfig. */
+static int
+string_of(struct loader *l, const config_setting_t *s, const char *key,
+    const char **out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return load_error(l, s, "'%s' must be a string", key);
+	*out = config_setting_get_string(s);
+	if (*out == NULL || (*out)[0] == '\0')
+		return load_error(l, s, "'%s' must not be empty", key);
+	return 0;
+}
+
+/* Relative paths are taken from the config file's directory, so that a
+ * config and its files can move together. *out is a new string. */
+static int
+resolve_path(struct loader *l, const char *p, char **out)
+{
+	const char *sep;
+
+	if (p[0] == '/') {
+		*out = strdup(p);
+	} else {
+		sep = l->dir[strlen(l->dir) - 1] == '/' ? "" : "/";
+		if (asprintf(out, "%s%s%s", l->dir, sep, p) < 0)
+			*out = NULL;
+	}
+	return *out == NULL ? load_nomem(l) : 0;
+}
+
+/* Replaces *out with a copy of the string at key (a path if is_path);
+ * leaves *out alone if the key is absent and optional. */
+static int
+get_str(struct loader *l, const config_setting_t *g, const char *key,
+    int required, int is_path, char **out)
+{
+	config_setting_t *s = NULL;
+	const char *v = NULL;
+	char *copy = NULL;
+	int r;
+
+	if ((r = get_member(l, g, key, required, &s)) != 0 || s == NULL)
+		return r;
+	if ((r = string_of(l, s, key, &v)) != 0)
+		return r;
+	if (is_path) {
+		if ((r = resolve_path(l, v, &copy)) != 0)
+			return r;
+	} else if ((copy = strdup(v)) == NULL) {
+		return load_nomem(l);
+	}
+	free(*out);
+	*out = copy;
+	return 0;
+}
+
+static int
+get_bool(struct loader *l, const config_setting_t *g, const char *key,
+    int *out)
+{
+	config_setting_t *s = NULL;
+	int r;
+
+	if ((r = get_member(l, g, key, 0, &s)) != 0 || s == NULL)
+		return r;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return load_error(l, s, "'%s' must be true or false", key);
+	*out = config_setting_get_bool(s);
+	return 0;
+}
+
+/* An integer setting within [lo, hi]. libconfig 1.5 keeps plain
+ * literals in an int and silently truncates larger ones; only an L
+ * suffix makes an int64. */
+static int
+int_of(struct loader *l, const config_setting_t *s, const char *what,
+    long long lo, long long hi, long long *out)
+{
+	long long v;
+
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64)
+		return load_error(l, s, "'%s' must be an integer", what);
+	v = config_setting_get_int64(s);
+	if (v < lo || v > hi)
+		return load_error(l, s, "'%s' must be between %lld and %lld",
+		    what, lo, hi);
+	*out = v;
+	return 0;
+}
+
+static int
+list_of(struct loader *l, const config_setting_t *s, const char *key)
+{
+	if (!config_setting_is_array(s) && !config_setting_is_list(s))
+		return load_error(l, s, "'%s' must be a list [ ... ]", key);
+	return 0;
+}
+
+/* Replaces *out and *n with the strings at key (see LIST_*); leaves them
+ * alone if the key is absent. */
+static int
+get_str_list(struct loader *l, const config_setting_t *g, const char *key,
+    int flags, char ***out, size_t *n)
+{
+	config_setting_t *s = NULL, *e;
+	const char *v;
+	char **list = NULL;
+	size_t len = 0, i;
+	int r;
+
+	if ((r = get_member(l, g, key, 0, &s)) != 0 || s == NULL)
+		return r;
+	if (config_setting_type(s) == CONFIG_TYPE_STRING &&
+	    (flags & LIST_SINGLE)) {
+		len = 1;
+	} else {
+		if ((r = list_of(l, s, key)) != 0)
+			return r;
+		len = (size_t)config_setting_length(s);
+		if (len == 0 && (flags & LIST_NONEMPTY))
+			return load_error(l, s, "'%s' must not be empty", key);
+	}
+	if ((list = calloc(len + 1, sizeof(*list))) == NULL)
+		return load_nomem(l);
+	for (i = 0; i < len; i++) {
+		e = config_setting_is_scalar(s) ? s :
+		    config_setting_get_elem(s, (unsigned)i);
+		if ((r = string_of(l, e, key, &v)) != 0)
+			goto out;
+		if (flags & LIST_PATHS)
+			r = resolve_path(l, v, &list[i]);
+		else if ((list[i] = strdup(v)) == NULL)
+			r = load_nomem(l);
+		if (r != 0)
+			goto out;
+	}
+	strv_free(out, n);
+	*out = list;
+	*n = len;
+	list = NULL;
+	r = 0;
+ out:
+	strv_free(&list, &len);
+	return r;
+}
+
+static int
+load_user(struct loader *l, const config_setting_t *root)
+{
+	config_setting_t *s = NULL;
+	char buf[ECHO_MAX + 1];
+	int r;
+
+	if ((r = get_str(l, root, "user", 0, 0, &l->c->user)) != 0)
+		return r;
+	if (valid_user_name(l->c->user))
+		return 0;
+	(void)get_member(l, root, "user", 0, &s);
+	return load_error(l, s, "'user': '%s' is not a valid user name",
+	    echo(l->c->user, buf));
+}
+
+static int
+load_listen(struct loader *l, const config_setting_t *root)
+{
+	config_setting_t *s = NULL, *e;
+	char host[256], port[8], buf[ECHO_MAX + 1];
+	size_t i;
+	int r;
+
+	r = get_str_list(l, root, "listen", LIST_NONEMPTY, &l->c->listen,
+	    &l->c->n_listen);
+	if (r != 0)
+		return r;
+	(void)get_member(l, root, "listen", 0, &s);
+	for (i = 0; i < l->c->n_listen; i++) {
+		if (config_split_listen(l->c->listen[i], host, sizeof(host),
+		    port, sizeof(port)) == 0)
+			continue;
+		e = s == NULL ? NULL : config_setting_get_elem(s, (unsigned)i);
+		return load_error(l, e, "'listen': '%s' is not HOST:PORT or "
+		    "[IPV6]:PORT with a port in 1..65535",
+		    echo(l->c->listen[i], buf));
+	}
+	return 0;
+}
+
+static int
+load_pam_peers(struct loader *l, const config_setting_t *root)
+{
+	config_setting_t *s = NULL;
+	uid_t *uids = NULL;
+	long long v;
+	size_t len, i;
+	int r;
+
+	if ((r = get_member(l, root, "pam_peers", 0, &s)) != 0 || s == NULL)
+		return r;
+	if ((r = list_of(l, s, "pam_peers")) != 0)
+		return r;
+	if ((len = (size_t)config_setting_length(s)) == 0)
+		return load_error(l, s, "'pam_peers' must not be empty");
+	if ((uids = calloc(len, sizeof(*uids))) == NULL)
+		return load_nomem(l);
+	for (i = 0; i < len; i++) {
+		r = int_of(l, config_setting_get_elem(s, (unsigned)i),
+		    "pam_peers", 0, UID_MAX_VALUE, &v);
+		if (r != 0)
+			goto out;
+		uids[i] = (uid_t)v;
+	}
+	free(l->c->pam_peers);
+	l->c->pam_peers = uids;
+	l->c->n_pam_peers = len;
+	uids = NULL;
+	r = 0;
+ out:
+	free(uids);
+	return r;
+}
+
+static int
+load_log_level(struct loader *l, const config_setting_t *root)
+{
+	config_setting_t *s = NULL;
+	const char *v = NULL;
+	int r;
+
+	if ((r = get_member(l, root, "log_level", 0, &s)) != 0 || s == NULL)
+		return r;
+	if ((r = string_of(l, s, "log_level", &v)) != 0)
+		return r;
+	if (strcmp(v, "info") == 0)
+		l->c->debug = 0;
+	else if (strcmp(v, "debug") == 0)
+		l->c->debug = 1;
+	else
+		return load_error(l, s,
+		    "'log_level' must be \"info\" or \"debug\"");
+	return 0;
+}
+
+static int
+load_tls(struct loader *l, const config_setting_t *root)
+{
+	struct config_tls *t = &l->c->tls;
+	config_setting_t *g = NULL, *s = NULL;
+	const char *v = NULL;
+	int r;
+
+	if ((r = get_group(l, root, "tls", 1, &g)) != 0)
+		return r;
+	if ((r = check_keys(l, g, "tls", tls_keys)) != 0 ||
+	    (r = get_str(l, g, "tls.certificate", 1, 1,
+	    &t->certificate)) != 0 ||
+	    (r = get_str(l, g, "tls.private_key", 1, 1,
+	    &t->private_key)) != 0 ||
+	    (r = get_str(l, g, "tls.trust_anchors", 1, 1,
+	    &t->trust_anchors)) != 0 ||
+	    (r = get_str(l, g, "tls.intermediates", 0, 1,
+	    &t->intermediates)) != 0 ||
+	    (r = get_str_list(l, g, "tls.crl", LIST_SINGLE | LIST_PATHS,
+	    &t->crl, &t->n_crl)) != 0 ||
+	    (r = get_member(l, g, "tls.min_version", 0, &s)) != 0)
+		return r;
+	if (s == NULL)
+		return 0;
+	if ((r = string_of(l, s, "tls.min_version", &v)) != 0)
+		return r;
+	if (strcmp(v, "1.3") == 0)
+		t->min_version = TLS1_3_VERSION;
+	else if (strcmp(v, "1.2") == 0)
+		t->min_version = TLS1_2_VERSION;
+	else
+		return load_error(l, s,
+		    "'tls.min_version' must be \"1.2\" or \"1.3\"");
+	return 0;
+}
+
+static int
+load_tickets(struct loader *l, const config_setting_t *root)
+{
+	config_setting_t *g = NULL, *s = NULL;
+	long long v;
+	int r;
+
+	if ((r = get_group(l, root, "tickets", 0, &g)) != 0 || g == NULL)
+		return r;
+	if ((r = check_keys(l, g, "tickets", tickets_keys)) != 0 ||
+	    (r = get_bool(l, g, "tickets.bind_address",
+	    &l->c->tickets.bind_address)) != 0 ||
+	    (r = get_str_list(l, g, "tickets.local_services", 0,
+	    &l->c->tickets.local_services,
+	    &l->c->tickets.n_local_services)) != 0 ||
+	    (r = get_member(l, g, "tickets.lifetime", 0, &s)) != 0)
+		return r;
+	if (s == NULL)
+		return 0;
+	if ((r = int_of(l, s, "tickets.lifetime", 1, LIFETIME_MAX, &v)) != 0)
+		return r;
+	l->c->tickets.lifetime = (unsigned)v;
+	return 0;
+}
+
+static int
+load_audit(struct loader *l, const config_setting_t *root)
+{
+	config_setting_t *g = NULL;
+	int r;
+
+	if ((r = get_group(l, root, "audit", 0, &g)) != 0 || g == NULL)
+		return r;
+	if ((r = check_keys(l, g, "audit", audit_keys)) != 0)
+		return r;
+	return get_str(l, g, "audit.file", 0, 1, &l->c->audit.file);
+}
+
+/* Appends a zeroed rule to the policy and counts it at once, so that
+ * policy_clear frees whatever part of it gets filled in. */
+static int
+rule_append(struct loader *l, struct rule **out)
+{
+	struct policy *p = &l->c->policy;
+	struct rule *rules;
+
+	rules = reallocarray(p->rules, p->n_rules + 1, sizeof(*rules));
+	if (rules == NULL)
+		return load_nomem(l);
+	p->rules = rules;
+	*out = &rules[p->n_rules++];
+	memset(*out, 0, sizeof(**out));
+	return 0;
+}
+
+static int
+rule_name_ok(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name[i] != '\0'; i++) {
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return 0;
+	}
+	return i > 0;
+}
+
+static int
+load_rule_name(struct loader *l, const config_setting_t *g, unsigned idx,
+    struct rule *r)
+{
+	const struct policy *p = &l->c->policy;
+	config_setting_t *s;
+	const char *v;
+	size_t i;
+
+	if ((s = config_setting_get_member(g, "name")) == NULL)
+		return load_error(l, g, "rules[%u]: missing required key "
+		    "'name'", idx);
+	if (config_setting_type(s) != CONFIG_TYPE_STRING ||
+	    !rule_name_ok(v = config_setting_get_string(s)))
+		return load_error(l, s, "rules[%u]: 'name' must be a "
+		    "non-empty string of printable characters", idx);
+	/* The new rule is the last one: compare with those before it. */
+	for (i = 0; i + 1 < p->n_rules; i++) {
+		if (strcmp(p->rules[i].name, v) == 0)
+			return load_error(l, s, "rule '%s' already defined at "
+			    "%s:%d", v, p->rules[i].file, p->rules[i].line);
+	}
+	if ((r->name = strdup(v)) == NULL)
+		return load_nomem(l);
+	return 0;
+}
+
+static int
+load_rule_subject(struct loader *l, const config_setting_t *g,
+    struct rule *r)
+{
+	config_setting_t *s;
+	int rc;
+
+	if ((s = config_setting_get_member(g, "subject")) == NULL)
+		return load_error(l, g, "rule '%s': missing required key "
+		    "'subject'", r->name);
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return load_error(l, s, "rule '%s': subject must be a string",
+		    r->name);
+	rc = dn_normalize(config_setting_get_string(s), &r->subject);
+	if (rc == ERR_NOMEM)
+		return load_nomem(l);
+	if (rc != 0)
+		return load_error(l, s, "rule '%s': subject: invalid DN",
+		    r->name);
+	return 0;
+}
+
+static int
+load_rule_users(struct loader *l, const config_setting_t *g,
+    struct rule *r)
+{
+	static const char what[] = "users must be a non-empty list of user "
+	    "names";
+	config_setting_t *s, *e;
+	const char *v;
+	char buf[ECHO_MAX + 1];
+	size_t len, i;
+
+	if ((s = config_setting_get_member(g, "users")) == NULL)
+		return load_error(l, g, "rule '%s': %s", r->name, what);
+	if ((!config_setting_is_array(s) && !config_setting_is_list(s)) ||
+	    (len = (size_t)config_setting_length(s)) == 0)
+		return load_error(l, s, "rule '%s': %s", r->name, what);
+	if ((r->users = calloc(len, sizeof(*r->users))) == NULL)
+		return load_nomem(l);
+	r->n_users = len;
+	for (i = 0; i < len; i++) {
+		e = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return load_error(l, e, "rule '%s': %s", r->name, what);
+		v = config_setting_get_string(e);
+		if (!valid_user_name(v))
+			return load_error(l, e, "rule '%s': %s ('%s' is not "
+			    "one)", r->name, what, echo(v, buf));
+		if ((r->users[i] = strdup(v)) == NULL)
+			return load_nomem(l);
+	}
+	return 0;
+}
+
+static int
+load_rule(struct loader *l, const config_setting_t *g, unsigned idx)
+{
+	const char *file = config_setting_source_file(g);
+	const config_setting_t *s;
+	struct rule *r = NULL;
+	int rc;
+
+	if (!config_setting_is_group(g))
+		return load_error(l, g, "rules[%u] must be a group { ... }",
+		    idx);
+	if ((rc = rule_append(l, &r)) != 0)
+		return rc;
+	if ((r->file = strdup(file != NULL ? file : l->c->file)) == NULL)
+		return load_nomem(l);
+	r->line = (int)config_setting_source_line(g);
+	if ((rc = load_rule_name(l, g, idx, r)) != 0)
+		return rc;
+	if ((s = unknown_key(g, rule_keys)) != NULL)
+		return load_error(l, s, "rule '%s': unknown key '%s'", r->name,
+		    config_setting_name(s));
+	if ((rc = load_rule_subject(l, g, r)) != 0)
+		return rc;
+	return load_rule_users(l, g, r);
+}
+
+/* The rules = ( ... ) list of one file's root, if there is one. */
+static int
+load_rules(struct loader *l, const config_setting_t *root)
+{
+	config_setting_t *s = NULL, *e;
+	unsigned i;
+	int r;
+
+	if ((r = get_member(l, root, "rules", 0, &s)) != 0 || s == NULL)
+		return r;
+	if (!config_setting_is_list(s) &&
+	    !(config_setting_is_array(s) && config_setting_length(s) == 0))
+		return load_error(l, s, "'rules' must be a list ( { ... }, "
+		    "... )");
+	for (i = 0; (e = config_setting_get_elem(s, i)) != NULL; i++) {
+		if ((r = load_rule(l, e, i)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Reads path into cf; a syntax or I/O error becomes the message. */
+static int
+read_file(struct loader *l, config_t *cf, const char *path)
+{
+	int saved;
+
+	errno = 0;
+	if (config_read_file(cf, path) == CONFIG_TRUE)
+		return 0;
+	saved = errno;
+	if (l->err == NULL || l->errlen == 0)
+		return ERR_CONFIG;
+	if (config_error_type(cf) == CONFIG_ERR_FILE_IO)
+		snprintf(l->err, l->errlen, "%s: cannot read: %s", path,
+		    saved != 0 ? strerror(saved) : "I/O error");
+	else
+		snprintf(l->err, l->errlen, "%s:%d: %s",
+		    config_error_file(cf) != NULL ? config_error_file(cf) :
+		    path, config_error_line(cf), config_error_text(cf));
+	return ERR_CONFIG;
+}
+
+static int
+load_rules_file(struct loader *l, const char *path)
+{
+	config_t cf;
+	const config_setting_t *root, *s;
+	int r;
+
+	config_init(&cf);
+	config_set_include_dir(&cf, l->c->rules_dir);
+	if ((r = read_file(l, &cf, path)) != 0)
+		goto out;
+	root = config_root_setting(&cf);
+	/* Said plainly: a rules file is not a second main file. */
+	if ((s = unknown_key(root, rules_file_keys)) != NULL) {
+		r = load_error(l, s, "unknown key '%s' (a rules_dir file holds "
+		    "only rules = ( ... );)", config_setting_name(s));
+		goto out;
+	}
+	r = load_rules(l, root);
+ out:
+	config_destroy(&cf);
+	return r;
+}
+
+/* "x.conf": not hidden, not an editor's backup. */
+static int
+is_rules_file_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (name[0] == '.' || n == 0 || name[n - 1] == '~')
+		return 0;
+	return n > 5 && strcmp(name + n - 5, ".conf") == 0;
+}
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names of the rules files in dir, sorted. */
+static int
+list_rules_dir(struct loader *l, const config_setting_t *where, DIR *d,
+    char ***out, size_t *n)
+{
+	struct dirent *de;
+	struct stat st;
+	char **names = NULL, **grown, buf[ECHO_MAX + 1];
+	size_t len = 0;
+	int r = ERR_INTERNAL;
+
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL)
+			break;
+		if (!is_rules_file_name(de->d_name))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, 0) != 0) {
+			r = load_error(l, where, "rules_dir: %s: %s",
+			    echo(de->d_name, buf), strerror(errno));
+			goto out;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		grown = reallocarray(names, len + 1, sizeof(*names));
+		if (grown == NULL) {
+			r = load_nomem(l);
+			goto out;
+		}
+		names = grown;
+		if ((names[len] = strdup(de->d_name)) == NULL) {
+			r = load_nomem(l);
+			goto out;
+		}
+		len++;
+	}
+	if (errno != 0) {
+		r = load_error(l, where, "rules_dir '%s': %s", l->c->rules_dir,
+		    strerror(errno));
+		goto out;
+	}
+	if (len > 0)
+		qsort(names, len, sizeof(*names), cmp_names);
+	*out = names;
+	*n = len;
+	names = NULL;
+	len = 0;
+	r = 0;
+ out:
+	strv_free(&names, &len);
+	return r;
+}
+
+static int
+load_rules_dir(struct loader *l, const config_setting_t *root)
+{
+	config_setting_t *where = NULL;
+	DIR *d = NULL;
+	char **names = NULL, *path = NULL;
+	size_t n = 0, i;
+	int r = ERR_INTERNAL;
+
+	if (l->c->rules_dir == NULL)
+		return 0;
+	(void)get_member(l, root, "rules_dir", 0, &where);
+	if ((d = opendir(l->c->rules_dir)) == NULL) {
+		r = load_error(l, where, "rules_dir '%s': %s", l->c->rules_dir,
+		    strerror(errno));
+		goto out;
+	}
+	if ((r = list_rules_dir(l, where, d, &names, &n)) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (asprintf(&path, "%s/%s", l->c->rules_dir, names[i]) < 0) {
+			path = NULL;
+			r = load_nomem(l);
+			goto out;
+		}
+		if ((r = load_rules_file(l, path)) != 0)
+			goto out;
+		free(path);
+		path = NULL;
+	}
+	r = 0;
+ out:
+	free(path);
+	strv_free(&names, &n);
+	if (d != NULL)
+		closedir(d);
+	return r;
+}
+
+static int
+load_main(struct loader *l, const config_setting_t *root)
+{
+	struct config *c = l->c;
+	int r;
+
+	if ((r = check_keys(l, root, NULL, top_keys)) != 0 ||
+	    (r = load_user(l, root)) != 0 ||
+	    (r = load_listen(l, root)) != 0 ||
+	    (r = get_str(l, root, "pam_socket", 0, 1, &c->pam_socket)) != 0 ||
+	    (r = load_pam_peers(l, root)) != 0 ||
+	    (r = get_str(l, root, "control_socket", 0, 1,
+	    &c->control_socket)) != 0 ||
+	    (r = get_str(l, root, "rules_dir", 0, 1, &c->rules_dir)) != 0 ||
+	    (r = load_log_level(l, root)) != 0 ||
+	    (r = load_tls(l, root)) != 0 ||
+	    (r = load_tickets(l, root)) != 0 ||
+	    (r = load_audit(l, root)) != 0 ||
+	    (r = load_rules(l, root)) != 0)
+		return r;
+	return load_rules_dir(l, root);
+}
+
+static int
+set_defaults(struct config *c)
+{
+	static const char *const listen[] = { "0.0.0.0:7443", "[::]:7443" };
+	size_t i, n = sizeof(listen) / sizeof(listen[0]);
+
+	if ((c->user = strdup("mtlsd")) == NULL ||
+	    (c->pam_socket = strdup("/run/mtlsd/pam.sock")) == NULL ||
+	    (c->control_socket = strdup("/run/mtlsd/control.sock")) == NULL ||
+	    (c->listen = calloc(n, sizeof(*c->listen))) == NULL ||
+	    (c->pam_peers = calloc(1, sizeof(*c->pam_peers))) == NULL)
+		return ERR_NOMEM;
+	c->n_listen = n;
+	for (i = 0; i < n; i++) {
+		if ((c->listen[i] = strdup(listen[i])) == NULL)
+			return ERR_NOMEM;
+	}
+	c->pam_peers[0] = 0;
+	c->n_pam_peers = 1;
+	c->tls.min_version = TLS1_3_VERSION;
+	c->tickets.lifetime = 60;
+	c->tickets.bind_address = 1;
+	return 0;
+}
+
+/* The absolute directory of path, as named (symbolic links are not
+ * followed: files sit beside the name the admin used). */
+static int
+dir_of(const char *path, char **out)
+{
+	const char *slash = strrchr(path, '/');
+	char *cwd = NULL;
+	int r = ERR_NOMEM;
+
+	if (slash == path) {
+		*out = strdup("/");
+	} else if (slash != NULL && path[0] == '/') {
+		*out = strndup(path, (size_t)(slash - path));
+	} else {
+		if ((cwd = getcwd(NULL, 0)) == NULL)
+			return errno == ENOMEM ? ERR_NOMEM : ERR_IO;
+		if (slash == NULL)
+			*out = strdup(cwd);
+		else if (asprintf(out, "%s/%.*s", cwd, (int)(slash - path),
+		    path) < 0)
+			*out = NULL;
+	}
+	if (*out != NULL)
+		r = 0;
+	free(cwd);
+	return r;
+}
+
+int
+config_load(const char *path, struct config **out, char *err,
+    size_t errlen)
+{
+	struct loader l = { .err = err, .errlen = errlen };
+	struct config *c = NULL;
+	config_t cf;
+	int r = ERR_INTERNAL;
+
+	config_init(&cf);
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (path == NULL || path[0] == '\0' || out == NULL) {
+		r = ERR_INVALID;
+		goto out;
+	}
+	*out = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->file = strdup(path)) == NULL) {
+		r = ERR_NOMEM;
+		goto out;
+	}
+	l.c = c;
+	if ((r = set_defaults(c)) != 0) {
+		r = load_nomem(&l);
+		goto out;
+	}
+	if ((r = dir_of(path, &l.dir)) != 0) {
+		if (r == ERR_NOMEM)
+			r = load_nomem(&l);
+		else
+			r = load_error(&l, NULL, "cannot find the current "
+			    "directory: %s", strerror(errno));
+		goto out;
+	}
+	config_set_include_dir(&cf, l.dir);
+	if ((r = read_file(&l, &cf, path)) != 0)
+		goto out;
+	if ((r = load_main(&l, config_root_setting(&cf))) != 0)
+		goto out;
+	*out = c;
+	c = NULL;
+	r = 0;
+ out:
+	config_destroy(&cf);
+	free(l.dir);
+	config_free(&c);
+	return r;
+}
+
+void
+config_free(struct config **cp)
+{
+	struct config *c;
+
+	if (cp == NULL || (c = *cp) == NULL)
+		return;
+	free(c->file);
+	free(c->user);
+	strv_free(&c->listen, &c->n_listen);
+	free(c->pam_socket);
+	free(c->control_socket);
+	free(c->rules_dir);
+	free(c->pam_peers);
+	free(c->tls.certificate);
+	free(c->tls.private_key);
+	free(c->tls.trust_anchors);
+	free(c->tls.intermediates);
+	strv_free(&c->tls.crl, &c->tls.n_crl);
+	strv_free(&c->tickets.local_services, &c->tickets.n_local_services);
+	free(c->audit.file);
+	policy_clear(&c->policy);
+	free(c);
+	*cp = NULL;
+}
+
+static int
+host_char_ok(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	    (ch >= '0' && ch <= '9') || ch == '.' || ch == '-';
+}
+
+static int
+port_ok(const char *p)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	for (i = 0; p[i] != '\0'; i++) {
+		if (i >= 5 || p[i] < '0' || p[i] > '9')
+			return 0;
+		v = v * 10 + (unsigned long)(p[i] - '0');
+	}
+	return i > 0 && v >= 1 && v <= 65535;
+}
+
+static int
+host_ok(const char *h, size_t len, int bracketed)
+{
+	char v6[INET6_ADDRSTRLEN];
+	struct in6_addr a;
+	size_t i;
+
+	if (len == 0)
+		return 0;
+	if (bracketed) {
+		if (len >= sizeof(v6))
+			return 0;
+		memcpy(v6, h, len);
+		v6[len] = '\0';
+		return inet_pton(AF_INET6, v6, &a) == 1;
+	}
+	for (i = 0; i < len; i++) {
+		if (!host_char_ok(h[i]))
+			return 0;
+	}
+	return 1;
+}
+
+int
+config_split_listen(const char *addr, char *host, size_t hostlen,
+    char *port, size_t portlen)
+{
+	const char *h, *p, *end;
+	size_t hl;
+	int bracketed;
+
+	if (addr == NULL || host == NULL || port == NULL)
+		return ERR_INVALID;
+	bracketed = addr[0] == '[';
+	if (bracketed) {
+		h = addr + 1;
+		if ((end = strchr(h, ']')) == NULL || end[1] != ':')
+			return ERR_INVALID;
+		p = end + 2;
+	} else {
+		/* An unbracketed IPv6 address has more than one ':' and is
+		 * refused by host_ok. */
+		if ((end = strrchr(addr, ':')) == NULL)
+			return ERR_INVALID;
+		h = addr;
+		p = end + 1;
+	}
+	hl = (size_t)(end - h);
+	if (!host_ok(h, hl, bracketed) || !port_ok(p))
+		return ERR_INVALID;
+	if (hl >= hostlen || strlen(p) >= portlen)
+		return ERR_TOOLONG;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	memcpy(port, p, strlen(p) + 1);
+	return 0;
+}

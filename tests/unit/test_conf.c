@@ -1,0 +1,786 @@
+#include "config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/tls1.h>
+
+#include "conf.h"
+
+/* One line that satisfies the required tls keys. */
+#define TLS_OK "tls = { certificate = \"c.pem\"; private_key = \"k.pem\"; " \
+	"trust_anchors = \"ca.pem\"; };\n"
+
+/* Buffer sizes: short paths under /tmp, messages holding a path. */
+#define DIR_LEN 256
+#define PATH_LEN 512
+#define MSG_LEN 1024
+#define WANT_LEN 2048
+
+static char dir[DIR_LEN];   /* the test's mkdtemp directory */
+
+static void
+path_in(char *out, size_t len, const char *rel)
+{
+	int n = snprintf(out, len, "%s/%s", dir, rel);
+
+	assert_true(n > 0 && (size_t)n < len);
+}
+
+/* Writes text to dir/rel, creating the directory rel names first. */
+static void
+write_file(const char *rel, const char *text)
+{
+	char path[PATH_LEN], sub[PATH_LEN], *slash;
+	FILE *f;
+
+	path_in(path, sizeof(path), rel);
+	snprintf(sub, sizeof(sub), "%s", path);
+	if ((slash = strrchr(sub, '/')) != NULL) {
+		*slash = '\0';
+		assert_true(mkdir(sub, 0700) == 0 || errno == EEXIST);
+	}
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Writes text as dir/main.conf and loads it. */
+static int
+load_text(const char *text, struct config **c, char *err, size_t errlen)
+{
+	char path[PATH_LEN];
+
+	write_file("main.conf", text);
+	path_in(path, sizeof(path), "main.conf");
+	return config_load(path, c, err, errlen);
+}
+
+/* Loads text as main.conf, failing the test with the message if it is
+ * refused. */
+static struct config *
+assert_loads(const char *text)
+{
+	struct config *c = NULL;
+	char err[512] = "";
+
+	if (load_text(text, &c, err, sizeof(err)) != 0)
+		fail_msg("refused: %s", err);
+	assert_non_null(c);
+	assert_string_equal(err, "");
+	return c;
+}
+
+/* The message config_load must give for main.conf: "FILE:LINE: msg", or
+ * "FILE: msg" for line 0. */
+static void
+assert_load_error(const char *text, int line, const char *msg)
+{
+	struct config *c = NULL;
+	char err[512], want[WANT_LEN], path[PATH_LEN];
+
+	path_in(path, sizeof(path), "main.conf");
+	if (line > 0)
+		snprintf(want, sizeof(want), "%s:%d: %s", path, line, msg);
+	else
+		snprintf(want, sizeof(want), "%s: %s", path, msg);
+	assert_int_equal(load_text(text, &c, err, sizeof(err)), ERR_CONFIG);
+	assert_null(c);
+	assert_string_equal(err, want);
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return remove(path);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/test_conf.XXXXXX");
+	return mkdtemp(dir) == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The shipped example: MTLS_SRCDIR (make check), else srcdir, else the
+ * tree this file was compiled from. */
+static void
+example_path(char *out, size_t len)
+{
+	const char *src = getenv("MTLS_SRCDIR");
+	const char *tail = "tests/unit/test_conf.c";
+	size_t n;
+
+	if (src == NULL)
+		src = getenv("srcdir");
+	if (src != NULL) {
+		snprintf(out, len, "%s/conf/mtlsd.conf", src);
+		return;
+	}
+	n = strlen(__FILE__);
+	assert_true(n >= strlen(tail));
+	snprintf(out, len, "%.*sconf/mtlsd.conf", (int)(n - strlen(tail)),
+	    __FILE__);
+}
+
+/* The line of the first line in path that contains s. */
+static int
+line_of(const char *path, const char *s)
+{
+	char buf[1024];
+	FILE *f;
+	int n = 0;
+
+	assert_non_null(f = fopen(path, "r"));
+	while (fgets(buf, sizeof(buf), f) != NULL) {
+		n++;
+		if (strstr(buf, s) != NULL)
+			break;
+	}
+	fclose(f);
+	return n;
+}
+
+static void
+test_example_loads(void **state)
+{
+	struct config *c = NULL;
+	char path[PATH_LEN], err[512] = "";
+	int line;
+
+	(void)state;
+	example_path(path, sizeof(path));
+	line = line_of(path, "name = \"alice\"");
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_non_null(c);
+	assert_string_equal(c->file, path);
+	assert_string_equal(c->user, "mtlsd");
+	assert_int_equal(c->n_listen, 2);
+	assert_string_equal(c->listen[0], "0.0.0.0:7443");
+	assert_string_equal(c->listen[1], "[::]:7443");
+	assert_string_equal(c->pam_socket, "/run/mtlsd/pam.sock");
+	assert_string_equal(c->control_socket, "/run/mtlsd/control.sock");
+	assert_int_equal(c->n_pam_peers, 1);
+	assert_int_equal(c->pam_peers[0], 0);
+	assert_string_equal(c->tls.certificate, "/etc/mtls/server.pem");
+	assert_string_equal(c->tls.private_key, "/etc/mtls/server.key");
+	assert_string_equal(c->tls.trust_anchors, "/etc/mtls/ca.pem");
+	assert_int_equal(c->tls.min_version, TLS1_3_VERSION);
+	assert_int_equal(c->tickets.lifetime, 60);
+	assert_int_equal(c->tickets.bind_address, 1);
+	assert_int_equal(c->debug, 0);
+	assert_int_equal(c->policy.n_rules, 1);
+	assert_string_equal(c->policy.rules[0].name, "alice");
+	assert_string_equal(c->policy.rules[0].subject,
+	    "CN=alice,OU=ops,O=Example");
+	assert_int_equal(c->policy.rules[0].n_users, 2);
+	assert_string_equal(c->policy.rules[0].users[0], "root");
+	assert_string_equal(c->policy.rules[0].users[1], "admin");
+	assert_string_equal(c->policy.rules[0].file, path);
+	assert_int_equal(c->policy.rules[0].line, line);
+	config_free(&c);
+	assert_null(c);
+}
+
+static void
+test_minimal_defaults(void **state)
+{
+	struct config *c;
+	char path[PATH_LEN];
+
+	(void)state;
+	c = assert_loads(TLS_OK);
+	path_in(path, sizeof(path), "main.conf");
+	assert_string_equal(c->file, path);
+	assert_string_equal(c->user, "mtlsd");
+	assert_int_equal(c->n_listen, 2);
+	assert_string_equal(c->listen[0], "0.0.0.0:7443");
+	assert_string_equal(c->listen[1], "[::]:7443");
+	assert_string_equal(c->pam_socket, "/run/mtlsd/pam.sock");
+	assert_string_equal(c->control_socket, "/run/mtlsd/control.sock");
+	assert_null(c->rules_dir);
+	assert_int_equal(c->n_pam_peers, 1);
+	assert_int_equal(c->pam_peers[0], 0);
+	assert_null(c->tls.intermediates);
+	assert_null(c->tls.crl);
+	assert_int_equal(c->tls.n_crl, 0);
+	assert_int_equal(c->tls.min_version, TLS1_3_VERSION);
+	assert_int_equal(c->tickets.lifetime, 60);
+	assert_int_equal(c->tickets.bind_address, 1);
+	assert_null(c->tickets.local_services);
+	assert_int_equal(c->tickets.n_local_services, 0);
+	assert_null(c->audit.file);
+	assert_int_equal(c->debug, 0);
+	assert_int_equal(c->policy.n_rules, 0);
+	config_free(&c);
+	config_free(&c);
+	config_free(NULL);
+}
+
+static void
+assert_in_dir(const char *got, const char *rel)
+{
+	char want[PATH_LEN];
+
+	path_in(want, sizeof(want), rel);
+	assert_string_equal(got, want);
+}
+
+static void
+test_full_relative_paths(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	c = assert_loads(
+	    "user = \"daemon\";\n"
+	    "listen = [ \"127.0.0.1:8443\", \"[::1]:9443\", \"localhost:1\" ];\n"
+	    "pam_socket = \"run/pam.sock\";\n"
+	    "pam_peers = ( 0, 1000, 4294967294L );\n"
+	    "control_socket = \"/abs/control.sock\";\n"
+	    "log_level = \"debug\";\n"
+	    "tls = { certificate = \"server.pem\"; private_key = \"k/server.key\";\n"
+	    "  trust_anchors = \"/etc/ca.pem\"; intermediates = \"int.pem\";\n"
+	    "  crl = [ \"a.crl\", \"/b.crl\" ]; min_version = \"1.2\"; };\n"
+	    "tickets = { lifetime = 3600; bind_address = false;\n"
+	    "  local_services = [ \"sudo\", \"login\" ]; };\n"
+	    "audit = { file = \"audit.jsonl\"; };\n"
+	    "rules = ( { name = \"r1\"; subject = \"cn=a, o=Example\";\n"
+	    "            users = ( \"root\" ); } );\n");
+	assert_string_equal(c->user, "daemon");
+	assert_int_equal(c->n_listen, 3);
+	assert_string_equal(c->listen[1], "[::1]:9443");
+	assert_in_dir(c->pam_socket, "run/pam.sock");
+	assert_int_equal(c->n_pam_peers, 3);
+	assert_int_equal(c->pam_peers[1], 1000);
+	assert_int_equal(c->pam_peers[2], (uid_t)4294967294u);
+	assert_string_equal(c->control_socket, "/abs/control.sock");
+	assert_int_equal(c->debug, 1);
+	assert_in_dir(c->tls.certificate, "server.pem");
+	assert_in_dir(c->tls.private_key, "k/server.key");
+	assert_string_equal(c->tls.trust_anchors, "/etc/ca.pem");
+	assert_in_dir(c->tls.intermediates, "int.pem");
+	assert_int_equal(c->tls.n_crl, 2);
+	assert_in_dir(c->tls.crl[0], "a.crl");
+	assert_string_equal(c->tls.crl[1], "/b.crl");
+	assert_int_equal(c->tls.min_version, TLS1_2_VERSION);
+	assert_int_equal(c->tickets.lifetime, 3600);
+	assert_int_equal(c->tickets.bind_address, 0);
+	assert_int_equal(c->tickets.n_local_services, 2);
+	assert_string_equal(c->tickets.local_services[1], "login");
+	assert_in_dir(c->audit.file, "audit.jsonl");
+	assert_int_equal(c->policy.n_rules, 1);
+	/* Stored normalised. */
+	assert_string_equal(c->policy.rules[0].subject, "CN=a,O=Example");
+	assert_int_equal(c->policy.rules[0].line, 13);
+	config_free(&c);
+}
+
+static void
+test_crl_single_string(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	c = assert_loads("tls = { certificate = \"c\"; "
+	    "private_key = \"k\"; trust_anchors = \"a\"; crl = \"x.crl\"; };\n");
+	assert_int_equal(c->tls.n_crl, 1);
+	assert_in_dir(c->tls.crl[0], "x.crl");
+	config_free(&c);
+	/* A lone string is accepted for crl only. */
+	assert_load_error(TLS_OK "listen = \"0.0.0.0:1\";\n", 2,
+	    "'listen' must be a list [ ... ]");
+	assert_load_error(TLS_OK "tickets = { local_services = \"sudo\"; };\n",
+	    2, "'tickets.local_services' must be a list [ ... ]");
+}
+
+/* A config loaded from a relative path still stores absolute paths. */
+static void
+test_relative_config_path(void **state)
+{
+	struct config *c = NULL;
+	char err[512], cwd[PATH_MAX];
+
+	(void)state;
+	write_file("sub/rel.conf", TLS_OK);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(config_load("sub/rel.conf", &c, err, sizeof(err)), 0);
+	assert_int_equal(chdir(cwd), 0);
+	assert_string_equal(c->file, "sub/rel.conf");
+	assert_in_dir(c->tls.certificate, "sub/c.pem");
+	config_free(&c);
+}
+
+static void
+test_unknown_keys(void **state)
+{
+	(void)state;
+	assert_load_error(TLS_OK "foo = 1;\n", 2, "unknown key 'foo'");
+	assert_load_error("tls = {\n"
+	    "  certificate = \"c\";\n"
+	    "  private_key = \"k\";\n"
+	    "  trust_anchors = \"a\";\n"
+	    "  certficate = \"c\";\n"
+	    "};\n", 5, "unknown key 'tls.certficate'");
+	assert_load_error(TLS_OK "tickets = {\n lifetime = 5;\n life = 5; };\n",
+	    4, "unknown key 'tickets.life'");
+	assert_load_error(TLS_OK "audit = { file = \"a\"; syslog = true; };\n",
+	    2, "unknown key 'audit.syslog'");
+	assert_load_error(TLS_OK "rules = (\n { name = \"alice\"; "
+	    "subject = \"CN=a\"; users = [ \"root\" ];\n"
+	    "   service = \"sshd\"; } );\n", 4,
+	    "rule 'alice': unknown key 'service'");
+}
+
+static void
+test_missing_keys(void **state)
+{
+	(void)state;
+	assert_load_error("user = \"mtlsd\";\n", 0,
+	    "missing required key 'tls'");
+	assert_load_error("\n\ntls = {\n certificate = \"c\";\n"
+	    " private_key = \"k\";\n};\n", 3,
+	    "missing required key 'tls.trust_anchors'");
+	assert_load_error("tls = { private_key = \"k\"; trust_anchors = \"a\"; "
+	    "};\n", 1, "missing required key 'tls.certificate'");
+	assert_load_error("tls = { certificate = \"k\"; trust_anchors = \"a\"; "
+	    "};\n", 1, "missing required key 'tls.private_key'");
+	assert_load_error("", 0, "missing required key 'tls'");
+}
+
+static void
+test_wrong_types(void **state)
+{
+	(void)state;
+	assert_load_error(TLS_OK "user = 5;\n", 2, "'user' must be a string");
+	assert_load_error("tls = \"x\";\n", 1, "'tls' must be a group { ... }");
+	assert_load_error(TLS_OK "tickets = [ 1 ];\n", 2,
+	    "'tickets' must be a group { ... }");
+	assert_load_error(TLS_OK "tickets = { lifetime = \"60\"; };\n", 2,
+	    "'tickets.lifetime' must be an integer");
+	assert_load_error(TLS_OK "tickets = { lifetime = 60.0; };\n", 2,
+	    "'tickets.lifetime' must be an integer");
+	assert_load_error(TLS_OK "tickets = { bind_address = 1; };\n", 2,
+	    "'tickets.bind_address' must be true or false");
+	assert_load_error(TLS_OK "pam_peers = [ \"root\" ];\n", 2,
+	    "'pam_peers' must be an integer");
+	assert_load_error(TLS_OK "pam_peers = 0;\n", 2,
+	    "'pam_peers' must be a list [ ... ]");
+	assert_load_error("tls = { certificate = \"c\"; private_key = \"k\";\n"
+	    "trust_anchors = \"a\"; crl = 5; };\n", 2,
+	    "'tls.crl' must be a list [ ... ]");
+	assert_load_error("tls = { certificate = \"c\"; private_key = \"k\";\n"
+	    "trust_anchors = \"a\"; crl = [ 1 ]; };\n", 2,
+	    "'tls.crl' must be a string");
+	assert_load_error(TLS_OK "listen = [ 7443 ];\n", 2,
+	    "'listen' must be a string");
+	assert_load_error(TLS_OK "rules_dir = [ \"x\" ];\n", 2,
+	    "'rules_dir' must be a string");
+	assert_load_error(TLS_OK "log_level = 1;\n", 2,
+	    "'log_level' must be a string");
+	assert_load_error("tls = { certificate = \"c\"; private_key = \"k\"; "
+	    "trust_anchors = \"a\"; min_version = 1.3; };\n", 1,
+	    "'tls.min_version' must be a string");
+}
+
+static void
+test_empty_paths(void **state)
+{
+	(void)state;
+	assert_load_error("tls = { certificate = \"\"; private_key = \"k\"; "
+	    "trust_anchors = \"a\"; };\n", 1,
+	    "'tls.certificate' must not be empty");
+	assert_load_error(TLS_OK "\npam_socket = \"\";\n", 3,
+	    "'pam_socket' must not be empty");
+	assert_load_error(TLS_OK "control_socket = \"\";\n", 2,
+	    "'control_socket' must not be empty");
+	assert_load_error(TLS_OK "audit = { file = \"\"; };\n", 2,
+	    "'audit.file' must not be empty");
+	assert_load_error(TLS_OK "rules_dir = \"\";\n", 2,
+	    "'rules_dir' must not be empty");
+	assert_load_error("tls = { certificate = \"c\"; private_key = \"k\";\n"
+	    "trust_anchors = \"a\"; crl = [ \"a\", \"\" ]; };\n", 2,
+	    "'tls.crl' must not be empty");
+}
+
+static void
+test_bad_values(void **state)
+{
+	(void)state;
+	assert_load_error(TLS_OK "tickets = { lifetime = 0; };\n", 2,
+	    "'tickets.lifetime' must be between 1 and 3600");
+	assert_load_error(TLS_OK "tickets = { lifetime = 3601; };\n", 2,
+	    "'tickets.lifetime' must be between 1 and 3600");
+	assert_load_error(TLS_OK "tickets = { lifetime = -1; };\n", 2,
+	    "'tickets.lifetime' must be between 1 and 3600");
+	assert_load_error(TLS_OK "pam_peers = [ 0, -1 ];\n", 2,
+	    "'pam_peers' must be between 0 and 4294967294");
+	assert_load_error(TLS_OK "pam_peers = [ 4294967295L ];\n", 2,
+	    "'pam_peers' must be between 0 and 4294967294");
+	assert_load_error(TLS_OK "pam_peers = [ ];\n", 2,
+	    "'pam_peers' must not be empty");
+	assert_load_error(TLS_OK "listen = [ ];\n", 2,
+	    "'listen' must not be empty");
+	assert_load_error(TLS_OK "listen = [ \"0.0.0.0:7443\",\n"
+	    "  \"0.0.0.0:0\" ];\n", 3, "'listen': '0.0.0.0:0' is not HOST:PORT "
+	    "or [IPV6]:PORT with a port in 1..65535");
+	assert_load_error(TLS_OK "listen = [ \"::1:7443\" ];\n", 2,
+	    "'listen': '::1:7443' is not HOST:PORT or [IPV6]:PORT with a "
+	    "port in 1..65535");
+	assert_load_error("tls = { certificate = \"c\"; private_key = \"k\"; "
+	    "trust_anchors = \"a\"; min_version = \"1.1\"; };\n", 1,
+	    "'tls.min_version' must be \"1.2\" or \"1.3\"");
+	assert_load_error(TLS_OK "log_level = \"trace\";\n", 2,
+	    "'log_level' must be \"info\" or \"debug\"");
+	assert_load_error(TLS_OK "user = \"-x\";\n", 2,
+	    "'user': '-x' is not a valid user name");
+	/* Control bytes in an echoed value are replaced. */
+	assert_load_error(TLS_OK "user = \"a\\nb\";\n", 2,
+	    "'user': 'a?b' is not a valid user name");
+}
+
+static void
+test_rule_errors(void **state)
+{
+	(void)state;
+	assert_load_error(TLS_OK "rules = (\n { subject = \"CN=a\"; "
+	    "users = [ \"root\" ]; } );\n", 3,
+	    "rules[0]: missing required key 'name'");
+	assert_load_error(TLS_OK "rules = ( { name = \"\"; subject = \"CN=a\"; "
+	    "users = [ \"root\" ]; } );\n", 2,
+	    "rules[0]: 'name' must be a non-empty string of printable "
+	    "characters");
+	assert_load_error(TLS_OK "rules = ( { name = 1; } );\n", 2,
+	    "rules[0]: 'name' must be a non-empty string of printable "
+	    "characters");
+	assert_load_error(TLS_OK "rules = ( { name = \"alice\"; "
+	    "users = [ \"root\" ]; } );\n", 2,
+	    "rule 'alice': missing required key 'subject'");
+	assert_load_error(TLS_OK "rules = (\n"
+	    "  { name = \"alice\";\n"
+	    "    subject = \"not a DN\";\n"
+	    "    users = [ \"root\" ]; } );\n", 4,
+	    "rule 'alice': subject: invalid DN");
+	assert_load_error(TLS_OK "rules = ( { name = \"alice\"; subject = 5; "
+	    "users = [ \"root\" ]; } );\n", 2,
+	    "rule 'alice': subject must be a string");
+	assert_load_error(TLS_OK "rules = ( { name = \"alice\"; "
+	    "subject = \"CN=a\"; users = [ ]; } );\n", 2,
+	    "rule 'alice': users must be a non-empty list of user names");
+	assert_load_error(TLS_OK "rules = (\n { name = \"alice\"; "
+	    "subject = \"CN=a\"; } );\n", 3,
+	    "rule 'alice': users must be a non-empty list of user names");
+	assert_load_error(TLS_OK "rules = ( { name = \"alice\"; "
+	    "subject = \"CN=a\"; users = \"root\"; } );\n", 2,
+	    "rule 'alice': users must be a non-empty list of user names");
+	assert_load_error(TLS_OK "rules = ( { name = \"alice\"; "
+	    "subject = \"CN=a\"; users = [ 0 ]; } );\n", 2,
+	    "rule 'alice': users must be a non-empty list of user names");
+	assert_load_error(TLS_OK "rules = ( { name = \"alice\"; "
+	    "subject = \"CN=a\";\n users = [ \"root\",\n \"ro ot\" ]; } );\n", 4,
+	    "rule 'alice': users must be a non-empty list of user names "
+	    "('ro ot' is not one)");
+	assert_load_error(TLS_OK "rules = 5;\n", 2,
+	    "'rules' must be a list ( { ... }, ... )");
+	assert_load_error(TLS_OK "rules = { a = 1; };\n", 2,
+	    "'rules' must be a list ( { ... }, ... )");
+	assert_load_error(TLS_OK "rules = ( 5 );\n", 2,
+	    "rules[0] must be a group { ... }");
+}
+
+static void
+test_rule_duplicate_in_file(void **state)
+{
+	char msg[MSG_LEN], path[PATH_LEN];
+
+	(void)state;
+	path_in(path, sizeof(path), "main.conf");
+	snprintf(msg, sizeof(msg), "rule 'a' already defined at %s:2", path);
+	assert_load_error(TLS_OK
+	    "rules = ( { name = \"a\"; subject = \"CN=a\"; users = [ \"x\" ]; },\n"
+	    "  { name = \"b\"; subject = \"CN=b\"; users = [ \"x\" ]; },\n"
+	    "  { name = \"a\"; subject = \"CN=c\"; users = [ \"x\" ]; } );\n",
+	    4, msg);
+}
+
+static void
+test_empty_rules_ok(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	c = assert_loads(TLS_OK "rules = ( );\n");
+	assert_int_equal(c->policy.n_rules, 0);
+	config_free(&c);
+	c = assert_loads(TLS_OK "rules = [ ];\n");
+	assert_int_equal(c->policy.n_rules, 0);
+	config_free(&c);
+}
+
+static void
+test_syntax_and_io_errors(void **state)
+{
+	struct config *c = NULL;
+	char err[512], want[WANT_LEN], path[PATH_LEN];
+
+	(void)state;
+	assert_load_error(TLS_OK "user = \"x\"\nlisten = ;\n", 3,
+	    "syntax error");
+	assert_load_error(TLS_OK "user = \"x\";\nuser = \"y\";\n", 3,
+	    "duplicate setting name");
+
+	path_in(path, sizeof(path), "nonexistent.conf");
+	snprintf(want, sizeof(want), "%s: cannot read: No such file or "
+	    "directory", path);
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), ERR_CONFIG);
+	assert_null(c);
+	assert_string_equal(err, want);
+
+	assert_int_equal(config_load(NULL, &c, err, sizeof(err)), ERR_INVALID);
+	assert_int_equal(config_load(path, NULL, err, sizeof(err)),
+	    ERR_INVALID);
+	/* No room for a message is not a crash. */
+	assert_int_equal(config_load(path, &c, NULL, 0), ERR_CONFIG);
+	assert_int_equal(load_text("x = 1;\n", &c, err, 8), ERR_CONFIG);
+	assert_int_equal(strlen(err), 7);
+}
+
+static const char *
+rule_text(const char *name)
+{
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf), "rules = ( { name = \"%s\"; "
+	    "subject = \"CN=%s\"; users = [ \"root\" ]; } );\n", name, name);
+	return buf;
+}
+
+static void
+test_rules_dir_order(void **state)
+{
+	struct config *c;
+	char main_text[1024];
+	const struct rule *r;
+
+	(void)state;
+	write_file("rd1/20-b.conf", rule_text("b"));
+	write_file("rd1/10-a.conf", "# first\n"
+	    "rules = ( { name = \"a1\"; subject = \"CN=a1\"; users = [ \"u\" ]; },\n"
+	    "  { name = \"a2\"; subject = \"CN=a2\"; users = [ \"u\" ]; } );\n");
+	write_file("rd1/30-c.conf", rule_text("c"));
+	write_file("rd1/empty.conf", "# nothing here\n");
+	/* Skipped: not *.conf, hidden, backups, not a regular file. All of
+	 * them would fail to load if read. */
+	write_file("rd1/README", "this is not libconfig\n");
+	write_file("rd1/15.conf.bak", "junk\n");
+	write_file("rd1/16.conf~", "junk\n");
+	write_file("rd1/.17.conf", "junk\n");
+	write_file("rd1/.conf", "junk\n");
+	write_file("rd1/18.conf/x", "junk\n");
+	snprintf(main_text, sizeof(main_text), TLS_OK
+	    "rules_dir = \"rd1\";\n%s", rule_text("main"));
+	c = assert_loads(main_text);
+	assert_in_dir(c->rules_dir, "rd1");
+	assert_int_equal(c->policy.n_rules, 5);
+	r = c->policy.rules;
+	assert_string_equal(r[0].name, "main");
+	assert_in_dir(r[0].file, "main.conf");
+	assert_int_equal(r[0].line, 3);
+	assert_string_equal(r[1].name, "a1");
+	assert_in_dir(r[1].file, "rd1/10-a.conf");
+	assert_int_equal(r[1].line, 2);
+	assert_string_equal(r[2].name, "a2");
+	assert_int_equal(r[2].line, 3);
+	assert_string_equal(r[3].name, "b");
+	assert_in_dir(r[3].file, "rd1/20-b.conf");
+	assert_string_equal(r[4].name, "c");
+	assert_string_equal(r[4].subject, "CN=c");
+	config_free(&c);
+}
+
+/* Loads main.conf with rules_dir = sub and checks the message exactly:
+ * "DIR/<file>:<line>: <msg>". */
+static void
+assert_dir_error(const char *sub, const char *main_rules, const char *file,
+    int line, const char *msg)
+{
+	struct config *c = NULL;
+	char err[512], want[WANT_LEN], path[PATH_LEN], text[1024];
+
+	path_in(path, sizeof(path), file);
+	snprintf(want, sizeof(want), "%s:%d: %s", path, line, msg);
+	snprintf(text, sizeof(text), TLS_OK "rules_dir = \"%s\";\n%s", sub,
+	    main_rules);
+	assert_int_equal(load_text(text, &c, err, sizeof(err)), ERR_CONFIG);
+	assert_null(c);
+	assert_string_equal(err, want);
+}
+
+static void
+test_rules_dir_duplicates(void **state)
+{
+	char msg[MSG_LEN], first[PATH_LEN];
+
+	(void)state;
+	write_file("rd2/10-a.conf", rule_text("x"));
+	write_file("rd2/20-b.conf", "\n\n" "rules = (\n"
+	    " { name = \"y\"; subject = \"CN=y\"; users = [ \"u\" ]; },\n"
+	    " { name = \"x\"; subject = \"CN=x\"; users = [ \"u\" ]; } );\n");
+	path_in(first, sizeof(first), "rd2/10-a.conf");
+	snprintf(msg, sizeof(msg), "rule 'x' already defined at %s:1", first);
+	assert_dir_error("rd2", "", "rd2/20-b.conf", 5, msg);
+
+	/* Against a rule of the main file, which is read first. */
+	write_file("rd3/10-a.conf", rule_text("main"));
+	path_in(first, sizeof(first), "main.conf");
+	snprintf(msg, sizeof(msg), "rule 'main' already defined at %s:3",
+	    first);
+	assert_dir_error("rd3", rule_text("main"), "rd3/10-a.conf", 1, msg);
+}
+
+static void
+test_rules_dir_bad_files(void **state)
+{
+	char msg[MSG_LEN], path[PATH_LEN];
+
+	(void)state;
+	write_file("rd4/10-a.conf", rule_text("a"));
+	write_file("rd4/20-b.conf", "rules = ( );\nuser = \"root\";\n");
+	assert_dir_error("rd4", "", "rd4/20-b.conf", 2,
+	    "unknown key 'user' (a rules_dir file holds only rules = ( ... );)");
+
+	write_file("rd5/10-a.conf", "rules = ( { name = \"a\";\n"
+	    "  subject = \"not a DN\"; users = [ \"u\" ]; } );\n");
+	assert_dir_error("rd5", "", "rd5/10-a.conf", 2,
+	    "rule 'a': subject: invalid DN");
+
+	write_file("rd6/10-a.conf", "rules = (\n");
+	assert_dir_error("rd6", "", "rd6/10-a.conf", 2, "syntax error");
+
+	/* A rules file with a broken link is not silently skipped. */
+	write_file("rd7/10-a.conf", rule_text("a"));
+	path_in(path, sizeof(path), "rd7/20-gone.conf");
+	assert_int_equal(symlink("/nonexistent/x.conf", path), 0);
+	assert_dir_error("rd7", "", "main.conf", 2,
+	    "rules_dir: 20-gone.conf: No such file or directory");
+
+	path_in(path, sizeof(path), "no-such-dir");
+	snprintf(msg, sizeof(msg), "rules_dir '%s': No such file or directory",
+	    path);
+	assert_dir_error("no-such-dir", "", "main.conf", 2, msg);
+
+	path_in(path, sizeof(path), "main.conf");
+	snprintf(msg, sizeof(msg), "rules_dir '%s': Not a directory", path);
+	assert_dir_error("main.conf", "", "main.conf", 2, msg);
+}
+
+static void
+assert_split(const char *addr, const char *host, const char *port)
+{
+	char h[64], p[8];
+
+	assert_int_equal(config_split_listen(addr, h, sizeof(h), p, sizeof(p)),
+	    0);
+	assert_string_equal(h, host);
+	assert_string_equal(p, port);
+}
+
+static void
+test_split_listen_good(void **state)
+{
+	(void)state;
+	assert_split("0.0.0.0:7443", "0.0.0.0", "7443");
+	assert_split("[::]:7443", "::", "7443");
+	assert_split("[::1]:1", "::1", "1");
+	assert_split("[2001:db8::1]:65535", "2001:db8::1", "65535");
+	assert_split("[::ffff:127.0.0.1]:80", "::ffff:127.0.0.1", "80");
+	assert_split("localhost:443", "localhost", "443");
+	assert_split("host-1.example.org:8443", "host-1.example.org", "8443");
+}
+
+static void
+test_split_listen_bad(void **state)
+{
+	static const char *const bad[] = {
+		"", ":7443", "0.0.0.0", "0.0.0.0:", "0.0.0.0:0",
+		"0.0.0.0:65536", "0.0.0.0:99999", "0.0.0.0:123456",
+		"0.0.0.0:+1", "0.0.0.0:-1", "0.0.0.0:12a", "0.0.0.0: 1",
+		"::1:7443", "::", "[::1]7443", "[::1]:", "[]:1", "[nothost]:1",
+		"[1.2.3.4]:1", "[::1:7443", "::1]:7443", "a b:1", "a_b:1",
+		"[::1]:1:2", "0.0.0.0:1:2", "*:7443", "0.0.0.0:007443",
+		/* 2^64 + 81: must not wrap around to port 81. */
+		"0.0.0.0:18446744073709551697",
+	};
+	char h[64], p[8];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (config_split_listen(bad[i], h, sizeof(h), p, sizeof(p)) !=
+		    ERR_INVALID)
+			fail_msg("accepted '%s'", bad[i]);
+	}
+	assert_int_equal(config_split_listen(NULL, h, sizeof(h), p, sizeof(p)),
+	    ERR_INVALID);
+	assert_int_equal(config_split_listen("a:1", NULL, 0, p, sizeof(p)),
+	    ERR_INVALID);
+	/* Buffers too small for host or port. */
+	assert_int_equal(config_split_listen("abcd:1", h, 4, p, sizeof(p)),
+	    ERR_TOOLONG);
+	assert_int_equal(config_split_listen("abc:1", h, 4, p, sizeof(p)), 0);
+	assert_int_equal(config_split_listen("a:443", h, sizeof(h), p, 3),
+	    ERR_TOOLONG);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_example_loads),
+		cmocka_unit_test(test_minimal_defaults),
+		cmocka_unit_test(test_full_relative_paths),
+		cmocka_unit_test(test_crl_single_string),
+		cmocka_unit_test(test_relative_config_path),
+		cmocka_unit_test(test_unknown_keys),
+		cmocka_unit_test(test_missing_keys),
+		cmocka_unit_test(test_wrong_types),
+		cmocka_unit_test(test_empty_paths),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_rule_errors),
+		cmocka_unit_test(test_rule_duplicate_in_file),
+		cmocka_unit_test(test_empty_rules_ok),
+		cmocka_unit_test(test_syntax_and_io_errors),
+		cmocka_unit_test(test_rules_dir_order),
+		cmocka_unit_test(test_rules_dir_duplicates),
+		cmocka_unit_test(test_rules_dir_bad_files),
+		cmocka_unit_test(test_split_listen_good),
+		cmocka_unit_test(test_split_listen_bad),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
