@@ -450,6 +450,12 @@ load_tls(struct loader *l, const config_setting_t *root)
 
 	if ((r = get_group(l, root, "tls", 1, &g)) != 0)
 		return r;
+	if (asprintf(&t->where, "%s:%u", config_setting_source_file(g) != NULL ?
+	    config_setting_source_file(g) : l->c->file,
+	    config_setting_source_line(g)) < 0) {
+		t->where = NULL;
+		return ERR_NOMEM;
+	}
 	if ((r = check_keys(l, g, "tls", tls_keys)) != 0 ||
 	    (r = get_str(l, g, "tls.certificate", 1, 1,
 	    &t->certificate)) != 0 ||
@@ -972,6 +978,7 @@ config_free(struct config **cp)
 	free(c->tls.private_key);
 	free(c->tls.trust_anchors);
 	free(c->tls.intermediates);
+	free(c->tls.where);
 	strv_free(&c->tls.crl, &c->tls.n_crl);
 	strv_free(&c->tickets.local_services, &c->tickets.n_local_services);
 	free(c->audit.file);

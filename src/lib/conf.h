@@ -20,6 +20,8 @@ struct config_tls {
 	char **crl;            /* optional list */
 	size_t n_crl;
 	int min_version;       /* TLS1_3_VERSION (default) or TLS1_2_VERSION */
+	char *where;           /* "FILE:LINE" of the tls group, prefixed to
+	                          tls_server_ctx_new's errors; may be NULL */
 };
 
 struct config {

@@ -41,6 +41,18 @@ set_msg(char *buf, size_t len, const char *fmt, ...)
 
 /* Refuses to prompt: the daemon has no terminal, and an encrypted key or
  * a key in a trust file must fail rather than block. */
+/* Puts "where: " in front of the message in buf. */
+static void
+prefix_msg(char *buf, size_t len, const char *where)
+{
+	char tmp[512];
+
+	if (buf == NULL || len == 0)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s", buf);
+	set_msg(buf, len, "%s: %s", where, tmp);
+}
+
 static int
 no_passphrase(char *buf, int size, int rwflag, void *arg)
 {
@@ -498,6 +510,8 @@ tls_server_ctx_new(const struct config_tls *c, SSL_CTX **ctxp,
 	t = NULL;
 	r = 0;
 out:
+	if (r != 0 && c->where != NULL)
+		prefix_msg(err, errlen, c->where);
 	SSL_CTX_free(ctx);
 	trust_free(&t);
 	return r;
