@@ -441,6 +441,31 @@ load_log_level(struct loader *l, const config_setting_t *root)
 }
 
 static int
+setting_line(const config_setting_t *g, const char *name)
+{
+	const config_setting_t *s = config_setting_get_member(g, name);
+
+	return (int)config_setting_source_line(s != NULL ? s : g);
+}
+
+/* Records where the tls keys were written (see struct config_tls). */
+static int
+tls_lines(struct loader *l, const config_setting_t *g, struct config_tls *t)
+{
+	const char *f = config_setting_source_file(g);
+
+	if ((t->src = strdup(f != NULL ? f : l->c->file)) == NULL)
+		return ERR_NOMEM;
+	t->line.group = (int)config_setting_source_line(g);
+	t->line.certificate = setting_line(g, "certificate");
+	t->line.private_key = setting_line(g, "private_key");
+	t->line.trust_anchors = setting_line(g, "trust_anchors");
+	t->line.intermediates = setting_line(g, "intermediates");
+	t->line.crl = setting_line(g, "crl");
+	return 0;
+}
+
+static int
 load_tls(struct loader *l, const config_setting_t *root)
 {
 	struct config_tls *t = &l->c->tls;
@@ -450,12 +475,8 @@ load_tls(struct loader *l, const config_setting_t *root)
 
 	if ((r = get_group(l, root, "tls", 1, &g)) != 0)
 		return r;
-	if (asprintf(&t->where, "%s:%u", config_setting_source_file(g) != NULL ?
-	    config_setting_source_file(g) : l->c->file,
-	    config_setting_source_line(g)) < 0) {
-		t->where = NULL;
-		return ERR_NOMEM;
-	}
+	if ((r = tls_lines(l, g, t)) != 0)
+		return r;
 	if ((r = check_keys(l, g, "tls", tls_keys)) != 0 ||
 	    (r = get_str(l, g, "tls.certificate", 1, 1,
 	    &t->certificate)) != 0 ||
@@ -978,7 +999,7 @@ config_free(struct config **cp)
 	free(c->tls.private_key);
 	free(c->tls.trust_anchors);
 	free(c->tls.intermediates);
-	free(c->tls.where);
+	free(c->tls.src);
 	strv_free(&c->tls.crl, &c->tls.n_crl);
 	strv_free(&c->tickets.local_services, &c->tickets.n_local_services);
 	free(c->audit.file);

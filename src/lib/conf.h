@@ -20,8 +20,13 @@ struct config_tls {
 	char **crl;            /* optional list */
 	size_t n_crl;
 	int min_version;       /* TLS1_3_VERSION (default) or TLS1_2_VERSION */
-	char *where;           /* "FILE:LINE" of the tls group, prefixed to
-	                          tls_server_ctx_new's errors; may be NULL */
+	/* Where each key was written, so that tls_server_ctx_new can name
+	 * the config line of a file that fails to load. src NULL: unknown. */
+	char *src;
+	struct {
+		int group, certificate, private_key, trust_anchors;
+		int intermediates, crl;
+	} line;
 };
 
 struct config {

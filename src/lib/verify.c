@@ -41,16 +41,47 @@ set_msg(char *buf, size_t len, const char *fmt, ...)
 
 /* Refuses to prompt: the daemon has no terminal, and an encrypted key or
  * a key in a trust file must fail rather than block. */
-/* Puts "where: " in front of the message in buf. */
+/* Every loading error starts with "PATH: ": the config line is that of
+ * the key naming PATH, or the tls group's for the rest. */
+static int
+config_line_of(const struct config_tls *c, const char *msg)
+{
+	const struct {
+		const char *path;
+		int line;
+	} keys[] = {
+		{ c->certificate, c->line.certificate },
+		{ c->private_key, c->line.private_key },
+		{ c->trust_anchors, c->line.trust_anchors },
+		{ c->intermediates, c->line.intermediates },
+	};
+	size_t i, n;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (keys[i].path == NULL)
+			continue;
+		n = strlen(keys[i].path);
+		if (strncmp(msg, keys[i].path, n) == 0 && msg[n] == ':')
+			return keys[i].line;
+	}
+	for (i = 0; i < c->n_crl; i++) {
+		n = strlen(c->crl[i]);
+		if (strncmp(msg, c->crl[i], n) == 0 && msg[n] == ':')
+			return c->line.crl;
+	}
+	return c->line.group;
+}
+
+/* Puts "FILE:LINE: " in front of the message in buf. */
 static void
-prefix_msg(char *buf, size_t len, const char *where)
+prefix_msg(char *buf, size_t len, const char *file, int line)
 {
 	char tmp[512];
 
 	if (buf == NULL || len == 0)
 		return;
 	snprintf(tmp, sizeof(tmp), "%s", buf);
-	set_msg(buf, len, "%s: %s", where, tmp);
+	set_msg(buf, len, "%s:%d: %s", file, line, tmp);
 }
 
 static int
@@ -510,8 +541,8 @@ tls_server_ctx_new(const struct config_tls *c, SSL_CTX **ctxp,
 	t = NULL;
 	r = 0;
 out:
-	if (r != 0 && c->where != NULL)
-		prefix_msg(err, errlen, c->where);
+	if (r != 0 && c->src != NULL)
+		prefix_msg(err, errlen, c->src, config_line_of(c, err));
 	SSL_CTX_free(ctx);
 	trust_free(&t);
 	return r;
