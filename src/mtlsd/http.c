@@ -1,0 +1,608 @@
+#include "config.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include "audit.h"
+#include "buf.h"
+#include "http.h"
+#include "ident.h"
+#include "json.h"
+#include "log.h"
+#include "policy.h"
+#include "server.h"
+#include "tickets.h"
+
+#define PATH_TICKETS "/v1/tickets"
+#define PATH_WHOAMI "/v1/whoami"
+
+/* The codes of this API; libevent names only some of them. */
+enum {
+	ST_OK = 200,
+	ST_CREATED = 201,
+	ST_BAD_REQUEST = 400,
+	ST_FORBIDDEN = 403,
+	ST_NOT_FOUND = 404,
+	ST_BAD_METHOD = 405,
+	ST_TOO_MANY = 429,
+	ST_INTERNAL = 500,
+};
+
+#define CT_JSON "application/json"
+#define CT_FORM "application/x-www-form-urlencoded"
+#define CT_TEXT "text/plain"
+
+/* Identity fields are unbounded in principle; an answer larger than this
+ * is refused with 500 rather than cut. */
+#define HTTP_MAX_ANSWER (64 * 1024)
+
+/* --- answers ------------------------------------------------------------ */
+
+static void
+body_release(const void *data, size_t len, void *extra)
+{
+	struct buf *b = extra;
+
+	(void)data;
+	(void)len;
+	buf_free(&b);
+}
+
+/* libevent knows most phrases but calls 429 "Client Error". */
+static const char *
+phrase(int code)
+{
+	switch (code) {
+	case ST_TOO_MANY:
+		return "Too Many Requests";
+	default:
+		return NULL; /* libevent's own */
+	}
+}
+
+/* Sends *body (taken: *body is NULL after) with code. The bytes are handed
+ * to libevent by reference, not copied, and wiped by buf_free once sent,
+ * so a ticket leaves no copy behind in libevent's buffers. */
+static void
+reply(struct evhttp_request *req, int code, const char *ctype,
+    struct buf **body)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+
+	evhttp_add_header(h, "Content-Type", ctype);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (evbuffer_add_reference(out, buf_ptr(*body), buf_avail(*body),
+	    body_release, *body) != 0) {
+		buf_free(body);
+		evhttp_send_error(req, ST_INTERNAL, NULL);
+		return;
+	}
+	*body = NULL;
+	evhttp_send_reply(req, code, phrase(code), NULL);
+}
+
+/* {"error":ERROR} or {"error":ERROR,"detail":DETAIL}. */
+static void
+reply_error(struct evhttp_request *req, int code, const char *error,
+    const char *detail)
+{
+	struct buf *b = NULL;
+
+	if ((b = buf_new(HTTP_MAX_ANSWER)) == NULL ||
+	    buf_put(b, "{\"error\":", 9) != 0 ||
+	    json_put_string(b, error) != 0 ||
+	    (detail != NULL && (buf_put(b, ",\"detail\":", 10) != 0 ||
+	    json_put_string(b, detail) != 0)) ||
+	    buf_put(b, "}\n", 2) != 0) {
+		buf_free(&b);
+		evhttp_send_error(req, ST_INTERNAL, NULL);
+		return;
+	}
+	reply(req, code, CT_JSON, &b);
+}
+
+static void
+reply_internal(struct evhttp_request *req, const char *detail)
+{
+	reply_error(req, ST_INTERNAL, "internal", detail);
+}
+
+static void
+reply_method(struct evhttp_request *req, const char *allow)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+	    allow);
+	reply_error(req, ST_BAD_METHOD, "method_not_allowed", NULL);
+}
+
+/* --- the peer ------------------------------------------------------------ */
+
+/* The verified client certificate (borrowed from the connection's SSL).
+ * The handshake already refused a bad one; this refuses again if there is
+ * no SSL at all (a plain fallback bufferevent) or no verified cert. */
+static X509 *
+peer_cert(struct evhttp_request *req)
+{
+	struct evhttp_connection *c = evhttp_request_get_connection(req);
+	struct bufferevent *bev;
+	SSL *ssl;
+	X509 *x;
+
+	if (c == NULL || (bev = evhttp_connection_get_bufferevent(c)) == NULL)
+		return NULL;
+	if ((ssl = bufferevent_openssl_get_ssl(bev)) == NULL)
+		return NULL;
+	if (SSL_get_verify_result(ssl) != X509_V_OK)
+		return NULL;
+	if ((x = SSL_get0_peer_certificate(ssl)) == NULL)
+		return NULL;
+	return x;
+}
+
+/* The numeric peer address, an IPv4-mapped IPv6 address written as IPv4
+ * so that it compares with what sshd puts in PAM_RHOST. */
+static int
+peer_addr(struct evhttp_request *req, char *out, size_t outlen)
+{
+	static const char mapped[] = "::ffff:";
+	struct evhttp_connection *c = evhttp_request_get_connection(req);
+	const struct sockaddr *sa;
+	char host[NI_MAXHOST];
+	socklen_t len;
+	const char *p = host;
+
+	if (c == NULL || (sa = evhttp_connection_get_addr(c)) == NULL)
+		return ERR_INTERNAL;
+	switch (sa->sa_family) {
+	case AF_INET:
+		len = sizeof(struct sockaddr_in);
+		break;
+	case AF_INET6:
+		len = sizeof(struct sockaddr_in6);
+		break;
+	default:
+		return ERR_INTERNAL;
+	}
+	if (getnameinfo(sa, len, host, sizeof(host), NULL, 0,
+	    NI_NUMERICHOST) != 0)
+		return ERR_INTERNAL;
+	if (strncasecmp(host, mapped, sizeof(mapped) - 1) == 0 &&
+	    strchr(host + sizeof(mapped) - 1, '.') != NULL)
+		p = host + sizeof(mapped) - 1;
+	if (strlen(p) >= outlen)
+		return ERR_TOOLONG;
+	memcpy(out, p, strlen(p) + 1);
+	return 0;
+}
+
+/* ident_from_x509 failed with r: a certificate we cannot describe is
+ * refused, a failure of ours is an internal error. */
+static void
+reply_ident_error(struct evhttp_request *req, int r, const char *who)
+{
+	if (r == ERR_NOMEM) {
+		reply_internal(req, "out of memory");
+		return;
+	}
+	log_warn("certificate from %s: %s", who, err_str(r));
+	reply_error(req, ST_FORBIDDEN, "not_allowed",
+	    "certificate identity cannot be represented");
+}
+
+/* --- the request body ----------------------------------------------------- */
+
+enum body_kind { BODY_FORM, BODY_JSON, BODY_OTHER };
+
+/* The media type of Content-Type, parameters (charset) ignored; with none,
+ * a body starting with '{' is JSON (curl -d sends a form type anyway). */
+static enum body_kind
+body_kind(struct evhttp_request *req, const char *body)
+{
+	const char *ct = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Content-Type");
+	size_t n;
+
+	if (ct == NULL)
+		return body[0] == '{' ? BODY_JSON : BODY_FORM;
+	ct += strspn(ct, " \t");
+	n = strcspn(ct, "; \t");
+	if (n == strlen(CT_FORM) && strncasecmp(ct, CT_FORM, n) == 0)
+		return BODY_FORM;
+	if (n == strlen(CT_JSON) && strncasecmp(ct, CT_JSON, n) == 0)
+		return BODY_JSON;
+	return BODY_OTHER;
+}
+
+/* Exactly one field, "user". A %00 is refused before decoding: decoded,
+ * it would silently cut the value short. */
+static int
+parse_form_user(const char *body, char **user)
+{
+	struct evkeyvalq q;
+	struct evkeyval *kv;
+	size_t n = 0;
+	int r = ERR_INVALID;
+
+	TAILQ_INIT(&q);
+	if (strstr(body, "%00") != NULL)
+		goto out;
+	if (evhttp_parse_query_str(body, &q) != 0)
+		goto out;
+	TAILQ_FOREACH(kv, &q, next)
+		n++;
+	kv = TAILQ_FIRST(&q);
+	if (n != 1 || strcmp(kv->key, "user") != 0)
+		goto out;
+	if ((*user = strdup(kv->value)) == NULL) {
+		r = ERR_NOMEM;
+		goto out;
+	}
+	r = 0;
+out:
+	evhttp_clear_headers(&q);
+	return r;
+}
+
+/* The requested user name, checked, into *user (owned by the caller).
+ * On ERR_INVALID, *detail says what was wrong, for the 400 answer. */
+static int
+read_user(struct evhttp_request *req, char **user, const char **detail)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	char body[SERVER_MAX_BODY + 1];
+	size_t len = evbuffer_get_length(in);
+	char *u = NULL;
+	int r = ERR_INVALID;
+
+	*detail = "request body too long";
+	if (len > SERVER_MAX_BODY)
+		goto out;
+	if (evbuffer_copyout(in, body, len) != (ev_ssize_t)len) {
+		r = ERR_INTERNAL;
+		goto out;
+	}
+	body[len] = '\0';
+	*detail = "request body holds a NUL byte";
+	if (strlen(body) != len)
+		goto out;
+	switch (body_kind(req, body)) {
+	case BODY_FORM:
+		*detail = "expected a form with exactly one field, user";
+		r = parse_form_user(body, &u);
+		break;
+	case BODY_JSON:
+		*detail = "expected {\"user\":\"NAME\"}";
+		r = json_parse_user(body, len, &u);
+		break;
+	case BODY_OTHER:
+	default:
+		*detail = "unsupported content type";
+		r = ERR_INVALID;
+		break;
+	}
+	if (r != 0)
+		goto out;
+	*detail = "invalid user name";
+	if (!valid_user_name(u)) {
+		r = ERR_INVALID;
+		goto out;
+	}
+	*user = u;
+	u = NULL;
+	r = 0;
+out:
+	free(u);
+	return r;
+}
+
+/* --- POST /v1/tickets ------------------------------------------------------ */
+
+static int
+wants_text(struct evhttp_request *req)
+{
+	const char *accept = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Accept");
+
+	return accept != NULL && strcasestr(accept, CT_TEXT) != NULL;
+}
+
+/* The 201 answer. ticket is wiped by the caller; the buffer by buf_free
+ * once libevent has sent it. */
+static void
+reply_ticket(struct evhttp_request *req, const char *ticket,
+    const char *user, unsigned lifetime)
+{
+	struct buf *b = NULL;
+	char num[32];
+	int text = wants_text(req);
+
+	snprintf(num, sizeof(num), "%u", lifetime);
+	if ((b = buf_new(HTTP_MAX_ANSWER)) == NULL)
+		goto fail;
+	if (text) {
+		if (buf_put(b, ticket, strlen(ticket)) != 0 ||
+		    buf_put_u8(b, '\n') != 0)
+			goto fail;
+		reply(req, ST_CREATED, CT_TEXT, &b);
+		return;
+	}
+	if (buf_put(b, "{\"ticket\":", 10) != 0 ||
+	    json_put_string(b, ticket) != 0 ||
+	    buf_put(b, ",\"user\":", 8) != 0 ||
+	    json_put_string(b, user) != 0 ||
+	    buf_put(b, ",\"expires_in\":", 14) != 0 ||
+	    buf_put(b, num, strlen(num)) != 0 ||
+	    buf_put(b, "}\n", 2) != 0)
+		goto fail;
+	reply(req, ST_CREATED, CT_JSON, &b);
+	return;
+fail:
+	buf_free(&b);
+	reply_internal(req, "cannot build the answer");
+}
+
+/* A grant of its own for the store (with its own identity copy, so the
+ * caller's identity stays valid for the audit record whatever the store
+ * does with the grant). *out owned by the caller. */
+static int
+grant_new(X509 *x, const char *user, const char *rule, const char *addr,
+    struct ticket_grant **out)
+{
+	struct ticket_grant *g = NULL;
+	int r = ERR_NOMEM;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		goto out;
+	if ((g->user = strdup(user)) == NULL ||
+	    (g->rule = strdup(rule)) == NULL)
+		goto out;
+	if ((r = ident_from_x509(x, &g->id)) != 0)
+		goto out;
+	if (strlen(addr) >= sizeof(g->addr)) {
+		r = ERR_TOOLONG;
+		goto out;
+	}
+	memcpy(g->addr, addr, strlen(addr) + 1);
+	*out = g;
+	g = NULL;
+	r = 0;
+out:
+	ticket_grant_free(&g);
+	return r;
+}
+
+/* Refusal by policy or by the store: audited, then answered. */
+static void
+deny_ticket(struct daemon *d, struct evhttp_request *req,
+    struct audit_rec *rec, int code, const char *error, const char *detail)
+{
+	rec->event = AUDIT_TICKET_DENIED;
+	rec->reason = detail;
+	/* A refusal stands even when it cannot be recorded; audit_record
+	 * has logged why. */
+	if (audit_record(&d->audit, rec) != 0)
+		log_warn("refusal for %s not in the audit file", rec->user);
+	reply_error(req, code, error, detail);
+}
+
+/* Issues and answers. The ticket is audited before it is sent; if the
+ * audit file cannot take the record, the ticket is taken back out of the
+ * store and never leaves the daemon. */
+static void
+issue_ticket(struct daemon *d, struct evhttp_request *req, X509 *x,
+    struct audit_rec *rec, const struct decision *dec)
+{
+	const struct config *cfg = d->cfg;
+	struct ticket_grant *g = NULL, *back = NULL;
+	char ticket[TICKET_BUFLEN];
+	int r;
+
+	r = grant_new(x, rec->user, dec->rule->name,
+	    cfg->tickets.bind_address ? rec->source : "", &g);
+	if (r != 0) {
+		log_error("cannot build a grant: %s", err_str(r));
+		reply_internal(req, "cannot issue a ticket");
+		goto out;
+	}
+	r = tstore_issue(d->tickets, &g, time(NULL), cfg->tickets.lifetime,
+	    ticket);
+	if (r == ERR_FULL) {
+		deny_ticket(d, req, rec, ST_TOO_MANY,
+		    "rate_limited", "too many outstanding tickets");
+		goto out;
+	}
+	if (r != 0) {
+		log_error("cannot issue a ticket: %s", err_str(r));
+		reply_internal(req, "cannot issue a ticket");
+		goto out;
+	}
+	rec->event = AUDIT_TICKET_ISSUED;
+	if (audit_record(&d->audit, rec) != 0) {
+		if (tstore_take(d->tickets, ticket, time(NULL), &back) != 0)
+			log_error("could not withdraw an unaudited ticket");
+		deny_ticket(d, req, rec, ST_INTERNAL, "internal",
+		    "audit log unavailable");
+		goto out;
+	}
+	reply_ticket(req, ticket, rec->user, cfg->tickets.lifetime);
+out:
+	OPENSSL_cleanse(ticket, sizeof(ticket));
+	ticket_grant_free(&back);
+	ticket_grant_free(&g);
+}
+
+static void
+post_tickets(struct daemon *d, struct evhttp_request *req)
+{
+	struct audit_rec rec = { 0 };
+	struct ident *id = NULL;
+	struct decision dec;
+	char addr[64], *user = NULL;
+	const char *detail;
+	X509 *x;
+	int r;
+
+	if ((x = peer_cert(req)) == NULL) {
+		reply_error(req, ST_FORBIDDEN, "not_allowed",
+		    "no verified client certificate");
+		goto out;
+	}
+	if (peer_addr(req, addr, sizeof(addr)) != 0) {
+		log_error("cannot read the peer address");
+		reply_internal(req, "cannot read the peer address");
+		goto out;
+	}
+	if ((r = read_user(req, &user, &detail)) != 0) {
+		if (r != ERR_INVALID) {
+			reply_internal(req, "cannot read the request");
+			goto out;
+		}
+		log_info("malformed ticket request from %s: %s", addr, detail);
+		reply_error(req, ST_BAD_REQUEST, "malformed", detail);
+		goto out;
+	}
+	if ((r = ident_from_x509(x, &id)) != 0) {
+		reply_ident_error(req, r, addr);
+		goto out;
+	}
+	rec.user = user;
+	rec.source = addr;
+	rec.id = id;
+	if (policy_decide(&d->cfg->policy, id, user, &dec) != 0 ||
+	    !dec.granted || dec.rule == NULL) {
+		deny_ticket(d, req, &rec, ST_FORBIDDEN, "not_allowed",
+		    dec.reason);
+		goto out;
+	}
+	rec.rule = dec.rule->name;
+	rec.reason = dec.reason;
+	issue_ticket(d, req, x, &rec, &dec);
+out:
+	ident_free(&id);
+	free(user);
+}
+
+static void
+tickets_cb(struct evhttp_request *req, void *arg)
+{
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		reply_method(req, "POST");
+		return;
+	}
+	post_tickets(arg, req);
+}
+
+/* --- GET /v1/whoami ------------------------------------------------------- */
+
+static int
+put_member(struct buf *b, const char *sep_key, const char *value)
+{
+	int r;
+
+	if ((r = buf_put(b, sep_key, strlen(sep_key))) != 0)
+		return r;
+	return json_put_string(b, value);
+}
+
+static int
+whoami_json(struct buf *b, const struct ident *id, const char **users,
+    size_t n)
+{
+	int r;
+
+	if ((r = put_member(b, "{\"subject\":", id->subject)) != 0 ||
+	    (r = put_member(b, ",\"issuer\":", id->issuer)) != 0 ||
+	    (r = put_member(b, ",\"serial\":", id->serial)) != 0 ||
+	    (r = put_member(b, ",\"fingerprint\":", id->fingerprint)) != 0 ||
+	    (r = buf_put(b, ",\"users\":[", 10)) != 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		if (i != 0 && (r = buf_put_u8(b, ',')) != 0)
+			return r;
+		if ((r = json_put_string(b, users[i])) != 0)
+			return r;
+	}
+	return buf_put(b, "]}\n", 3);
+}
+
+static void
+get_whoami(struct daemon *d, struct evhttp_request *req)
+{
+	struct ident *id = NULL;
+	struct buf *b = NULL;
+	const char **users = NULL;
+	size_t n = 0;
+	X509 *x;
+	int r;
+
+	if ((x = peer_cert(req)) == NULL) {
+		reply_error(req, ST_FORBIDDEN, "not_allowed",
+		    "no verified client certificate");
+		goto out;
+	}
+	if ((r = ident_from_x509(x, &id)) != 0) {
+		reply_ident_error(req, r, "the peer");
+		goto out;
+	}
+	if ((r = policy_users(&d->cfg->policy, id, &users, &n)) != 0) {
+		log_error("policy_users: %s", err_str(r));
+		reply_internal(req, "cannot evaluate the policy");
+		goto out;
+	}
+	if ((b = buf_new(HTTP_MAX_ANSWER)) == NULL ||
+	    whoami_json(b, id, users, n) != 0) {
+		reply_internal(req, "cannot build the answer");
+		goto out;
+	}
+	reply(req, ST_OK, CT_JSON, &b);
+out:
+	buf_free(&b);
+	free(users);
+	ident_free(&id);
+}
+
+static void
+whoami_cb(struct evhttp_request *req, void *arg)
+{
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		reply_method(req, "GET");
+		return;
+	}
+	get_whoami(arg, req);
+}
+
+static void
+notfound_cb(struct evhttp_request *req, void *arg)
+{
+	(void)arg;
+	reply_error(req, ST_NOT_FOUND, "not_found", NULL);
+}
+
+int
+http_register(struct daemon *d, struct evhttp *http)
+{
+	if (evhttp_set_cb(http, PATH_TICKETS, tickets_cb, d) != 0 ||
+	    evhttp_set_cb(http, PATH_WHOAMI, whoami_cb, d) != 0) {
+		log_error("cannot register the HTTP endpoints");
+		return ERR_INTERNAL;
+	}
+	evhttp_set_gencb(http, notfound_cb, d);
+	return 0;
+}

@@ -1,0 +1,338 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "audit.h"
+#include "conf.h"
+#include "daemon.h"
+#include "err.h"
+#include "log.h"
+#include "pamsock.h"
+#include "privs.h"
+#include "server.h"
+#include "tickets.h"
+#include "verify.h"
+
+#define EXIT_USAGE 2
+
+struct opts {
+	const char *file;
+	int foreground;  /* -f */
+	int test;        /* -t */
+	int debug;       /* -d */
+};
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: %s [-c FILE] [-f] [-t] [-d]\n", DAEMON_NAME);
+}
+
+static int
+parse_args(int argc, char **argv, struct opts *o)
+{
+	int ch;
+
+	o->file = CONFIG_DEFAULT_FILE;
+	while ((ch = getopt(argc, argv, "c:dft")) != -1) {
+		switch (ch) {
+		case 'c':
+			o->file = optarg;
+			break;
+		case 'd':
+			o->debug = 1;
+			break;
+		case 'f':
+			o->foreground = 1;
+			break;
+		case 't':
+			o->test = 1;
+			break;
+		default:
+			return ERR_INVALID;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "%s: unexpected argument \"%s\"\n",
+		    DAEMON_NAME, argv[optind]);
+		return ERR_INVALID;
+	}
+	return 0;
+}
+
+/* mtlsd -t: everything start-up would refuse in the config, checked with
+ * the same code, without opening a socket. */
+static int
+check_config(const struct opts *o)
+{
+	struct config *cfg = NULL;
+	struct trust *trust = NULL;
+	SSL_CTX *ctx = NULL;
+	char err[1024] = "";
+	int r;
+
+	log_init(DAEMON_NAME, 0, 1, o->debug);
+	if ((r = config_load(o->file, &cfg, err, sizeof(err))) != 0 ||
+	    (r = tls_server_ctx_new(&cfg->tls, &ctx, &trust, err,
+	    sizeof(err))) != 0 ||
+	    (cfg->audit.file != NULL &&
+	    (r = audit_check_dir(cfg->audit.file, err, sizeof(err))) != 0)) {
+		fprintf(stderr, "%s\n", err[0] != '\0' ? err : err_str(r));
+		goto out;
+	}
+	printf("%s: configuration OK\n", o->file);
+	r = 0;
+out:
+	SSL_CTX_free(ctx);
+	trust_free(&trust);
+	config_free(&cfg);
+	return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* --- events ---------------------------------------------------------------- */
+
+static void
+on_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	size_t n;
+
+	(void)fd;
+	(void)what;
+	if ((n = tstore_expire(d->tickets, time(NULL))) != 0)
+		log_debug("%zu tickets expired, %zu outstanding", n,
+		    tstore_count(d->tickets));
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGHUP:
+		log_notice("SIGHUP: reload not supported yet");
+		break;
+	case SIGTERM:
+	case SIGINT:
+		log_notice("signal %d: shutting down", (int)sig);
+		event_base_loopexit(d->base, NULL);
+		break;
+	default:
+		break;
+	}
+}
+
+static int
+add_events(struct daemon *d)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	const struct timeval tv = { DAEMON_EXPIRE_INTERVAL, 0 };
+
+	d->ev_expire = event_new(d->base, -1, EV_PERSIST, on_expire, d);
+	if (d->ev_expire == NULL || event_add(d->ev_expire, &tv) != 0)
+		goto fail;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		d->ev_sig[i] = evsignal_new(d->base, sigs[i], on_signal, d);
+		if (d->ev_sig[i] == NULL || event_add(d->ev_sig[i], NULL) != 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	log_error("cannot set up timers and signals");
+	return ERR_INTERNAL;
+}
+
+/* --- start-up ------------------------------------------------------------ */
+
+static int
+load(struct daemon *d, const struct opts *o)
+{
+	char err[1024] = "";
+	int r;
+
+	if ((r = config_load(o->file, &d->cfg, err, sizeof(err))) != 0) {
+		log_error("%s", err);
+		return r;
+	}
+	d->debug = o->debug || d->cfg->debug;
+	log_init(DAEMON_NAME, 1, 1, d->debug);
+	if ((r = tls_server_ctx_new(&d->cfg->tls, &d->ssl_ctx, &d->trust, err,
+	    sizeof(err))) != 0) {
+		log_error("%s", err);
+		return r;
+	}
+	return 0;
+}
+
+static int
+open_audit(struct daemon *d)
+{
+	char err[1024] = "";
+	int r;
+
+	if (d->cfg->audit.file == NULL)
+		return 0;
+	if ((r = audit_open(d->cfg->audit.file, &d->audit.fd, err,
+	    sizeof(err))) != 0)
+		log_error("%s", err);
+	return r;
+}
+
+/* Everything that needs root, or can fail on a bad config, happens here,
+ * in this order, before the process detaches: a start-up that reports
+ * success has its sockets open and runs unprivileged. */
+static int
+start(struct daemon *d, const struct opts *o)
+{
+	uid_t run_uid;
+	int r;
+
+	if ((r = load(d, o)) != 0)
+		return r;
+	if ((d->tickets = tstore_new(DAEMON_MAX_TICKETS)) == NULL ||
+	    (d->base = event_base_new()) == NULL) {
+		log_error("out of memory");
+		return ERR_NOMEM;
+	}
+	if ((r = server_start(d)) != 0)
+		return r;
+	if ((r = privs_target_uid(d->cfg->user, &run_uid)) != 0)
+		return r;
+	if ((r = pamsock_open(d, run_uid, &d->pam)) != 0)
+		return r;
+	if ((r = open_audit(d)) != 0)
+		return r;
+	if ((r = privs_drop(d->cfg->user)) != 0)
+		return r;
+	return add_events(d);
+}
+
+static int
+detach(struct daemon *d)
+{
+	pid_t pid;
+	int fd;
+
+	if ((pid = fork()) < 0)
+		goto fail;
+	if (pid > 0)
+		_exit(EXIT_SUCCESS);
+	if (setsid() < 0)
+		goto fail;
+	if ((pid = fork()) < 0)
+		goto fail;
+	if (pid > 0)
+		_exit(EXIT_SUCCESS);
+	if (chdir("/") != 0)
+		goto fail;
+	if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+		goto fail;
+	if (dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
+	    dup2(fd, STDERR_FILENO) < 0) {
+		close(fd);
+		goto fail;
+	}
+	if (fd > STDERR_FILENO)
+		close(fd);
+	log_init(DAEMON_NAME, 1, 0, d->debug);
+	/* The epoll instance and signal pipe were made before the forks. */
+	if (event_reinit(d->base) != 0) {
+		log_error("event_reinit failed");
+		return ERR_INTERNAL;
+	}
+	return 0;
+fail:
+	log_error("cannot detach: %s", strerror(errno));
+	return ERR_INTERNAL;
+}
+
+static void
+log_ready(const struct daemon *d)
+{
+	char where[1024] = "";
+	size_t off = 0;
+	int n;
+
+	for (size_t i = 0; i < d->cfg->n_listen && off < sizeof(where); i++) {
+		n = snprintf(where + off, sizeof(where) - off, "%s%s",
+		    i != 0 ? " " : "", d->cfg->listen[i]);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	log_notice("%s ready: listening on %s, pam socket %s", DAEMON_NAME,
+	    where, d->cfg->pam_socket);
+}
+
+static void
+daemon_clear(struct daemon *d)
+{
+	pamsock_free(&d->pam);
+	server_stop(d);
+	for (size_t i = 0; i < sizeof(d->ev_sig) / sizeof(d->ev_sig[0]); i++) {
+		if (d->ev_sig[i] != NULL)
+			event_free(d->ev_sig[i]);
+	}
+	if (d->ev_expire != NULL)
+		event_free(d->ev_expire);
+	if (d->base != NULL)
+		event_base_free(d->base);
+	SSL_CTX_free(d->ssl_ctx);
+	trust_free(&d->trust);
+	tstore_free(&d->tickets);
+	config_free(&d->cfg);
+	if (d->audit.fd >= 0)
+		close(d->audit.fd);
+	memset(d, 0, sizeof(*d));
+	d->audit.fd = -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon d = { .audit = { .fd = -1 } };
+	struct opts o = { 0 };
+	int status = EXIT_FAILURE;
+
+	if (parse_args(argc, argv, &o) != 0) {
+		usage();
+		return EXIT_USAGE;
+	}
+	if (o.test)
+		return check_config(&o);
+
+	/* Sockets and the audit file are created with no access for
+	 * others; each gets its exact mode explicitly. */
+	umask(027);
+	signal(SIGPIPE, SIG_IGN);
+	d.foreground = o.foreground;
+	d.audit.to_stderr = o.foreground;
+	/* Until it detaches, start-up errors go to the terminal as well. */
+	log_init(DAEMON_NAME, 1, 1, o.debug);
+	if (start(&d, &o) != 0)
+		goto out;
+	if (!d.foreground && detach(&d) != 0)
+		goto out;
+	log_ready(&d);
+	if (event_base_dispatch(d.base) < 0) {
+		log_error("event loop failed");
+		goto out;
+	}
+	status = EXIT_SUCCESS;
+out:
+	daemon_clear(&d);
+	libevent_global_shutdown();
+	return status;
+}
