@@ -1009,13 +1009,6 @@ config_free(struct config **cp)
 }
 
 static int
-host_char_ok(char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	    (ch >= '0' && ch <= '9') || ch == '.' || ch == '-';
-}
-
-static int
 port_ok(const char *p)
 {
 	unsigned long v = 0;
@@ -1032,24 +1025,16 @@ port_ok(const char *p)
 static int
 host_ok(const char *h, size_t len, int bracketed)
 {
-	char v6[INET6_ADDRSTRLEN];
+	/* Numeric only: the daemon binds without resolving names, so a name
+	 * here would pass the check and fail at start-up. */
+	char text[INET6_ADDRSTRLEN];
 	struct in6_addr a;
-	size_t i;
 
-	if (len == 0)
+	if (len == 0 || len >= sizeof(text))
 		return 0;
-	if (bracketed) {
-		if (len >= sizeof(v6))
-			return 0;
-		memcpy(v6, h, len);
-		v6[len] = '\0';
-		return inet_pton(AF_INET6, v6, &a) == 1;
-	}
-	for (i = 0; i < len; i++) {
-		if (!host_char_ok(h[i]))
-			return 0;
-	}
-	return 1;
+	memcpy(text, h, len);
+	text[len] = '\0';
+	return inet_pton(bracketed ? AF_INET6 : AF_INET, text, &a) == 1;
 }
 
 int

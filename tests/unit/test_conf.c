@@ -258,7 +258,7 @@ test_full_relative_paths(void **state)
 	(void)state;
 	c = assert_loads(
 	    "user = \"daemon\";\n"
-	    "listen = [ \"127.0.0.1:8443\", \"[::1]:9443\", \"localhost:1\" ];\n"
+	    "listen = [ \"127.0.0.1:8443\", \"[::1]:9443\", \"10.1.2.3:1\" ];\n"
 	    "pam_socket = \"run/pam.sock\";\n"
 	    "pam_peers = ( 0, 1000, 4294967294L );\n"
 	    "control_socket = \"/abs/control.sock\";\n"
@@ -719,8 +719,7 @@ test_split_listen_good(void **state)
 	assert_split("[::1]:1", "::1", "1");
 	assert_split("[2001:db8::1]:65535", "2001:db8::1", "65535");
 	assert_split("[::ffff:127.0.0.1]:80", "::ffff:127.0.0.1", "80");
-	assert_split("localhost:443", "localhost", "443");
-	assert_split("host-1.example.org:8443", "host-1.example.org", "8443");
+	assert_split("10.0.0.1:443", "10.0.0.1", "443");
 }
 
 static void
@@ -735,6 +734,9 @@ test_split_listen_bad(void **state)
 		"[::1]:1:2", "0.0.0.0:1:2", "*:7443", "0.0.0.0:007443",
 		/* 2^64 + 81: must not wrap around to port 81. */
 		"0.0.0.0:18446744073709551697",
+		/* Names: mtlsd binds numeric addresses only. */
+		"localhost:443", "host-1.example.org:8443", "1.2.3:1",
+		"256.0.0.1:1",
 	};
 	char h[64], p[8];
 	size_t i;
@@ -747,13 +749,14 @@ test_split_listen_bad(void **state)
 	}
 	assert_int_equal(config_split_listen(NULL, h, sizeof(h), p, sizeof(p)),
 	    ERR_INVALID);
-	assert_int_equal(config_split_listen("a:1", NULL, 0, p, sizeof(p)),
-	    ERR_INVALID);
+	assert_int_equal(config_split_listen("1.2.3.4:1", NULL, 0, p,
+	    sizeof(p)), ERR_INVALID);
 	/* Buffers too small for host or port. */
-	assert_int_equal(config_split_listen("abcd:1", h, 4, p, sizeof(p)),
+	assert_int_equal(config_split_listen("1.2.3.4:1", h, 7, p, sizeof(p)),
 	    ERR_TOOLONG);
-	assert_int_equal(config_split_listen("abc:1", h, 4, p, sizeof(p)), 0);
-	assert_int_equal(config_split_listen("a:443", h, sizeof(h), p, 3),
+	assert_int_equal(config_split_listen("1.2.3.4:1", h, 8, p, sizeof(p)),
+	    0);
+	assert_int_equal(config_split_listen("1.2.3.4:443", h, sizeof(h), p, 3),
 	    ERR_TOOLONG);
 }
 
