@@ -533,13 +533,22 @@ static int
 load_audit(struct loader *l, const config_setting_t *root)
 {
 	config_setting_t *g = NULL;
+	const char *f;
 	int r;
 
 	if ((r = get_group(l, root, "audit", 0, &g)) != 0 || g == NULL)
 		return r;
-	if ((r = check_keys(l, g, "audit", audit_keys)) != 0)
+	if ((r = check_keys(l, g, "audit", audit_keys)) != 0 ||
+	    (r = get_str(l, g, "audit.file", 0, 1, &l->c->audit.file)) != 0 ||
+	    l->c->audit.file == NULL)
 		return r;
-	return get_str(l, g, "audit.file", 0, 1, &l->c->audit.file);
+	f = config_setting_source_file(g);
+	if (asprintf(&l->c->audit.where, "%s:%d", f != NULL ? f : l->c->file,
+	    setting_line(g, "file")) < 0) {
+		l->c->audit.where = NULL;
+		return ERR_NOMEM;
+	}
+	return 0;
 }
 
 /* Appends a zeroed rule to the policy and counts it at once, so that
@@ -1003,6 +1012,7 @@ config_free(struct config **cp)
 	strv_free(&c->tls.crl, &c->tls.n_crl);
 	strv_free(&c->tickets.local_services, &c->tickets.n_local_services);
 	free(c->audit.file);
+	free(c->audit.where);
 	policy_clear(&c->policy);
 	free(c);
 	*cp = NULL;

@@ -50,6 +50,8 @@ struct config {
 	} tickets;
 	struct {
 		char *file;            /* optional JSON-lines audit file */
+		char *where;           /* "FILE:LINE" of audit.file, for
+		                          messages; NULL when file is */
 	} audit;
 	int debug;             /* log_level = "debug" */
 	struct policy policy;  /* rules from the file, then rules_dir */

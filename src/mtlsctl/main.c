@@ -14,6 +14,7 @@
 
 #include <openssl/ssl.h>
 
+#include "check.h"
 #include "conf.h"
 #include "err.h"
 #include "log.h"
@@ -84,16 +85,12 @@ static int
 cmd_check(const char *path)
 {
 	struct config *c = NULL;
-	SSL_CTX *ctx = NULL;
-	struct trust *trust = NULL;
 	char err[ERRBUF_LEN];
 	size_t i;
 	int rc = EXIT_BAD;
 
 	err[0] = '\0';
-	if (config_load(path, &c, err, sizeof(err)) != 0)
-		goto out;
-	if (tls_server_ctx_new(&c->tls, &ctx, &trust, err, sizeof(err)) != 0)
+	if (config_check(path, &c, err, sizeof(err)) != 0)
 		goto out;
 	printf("%s: configuration OK\n", path);
 	for (i = 0; i < c->policy.n_rules; i++)
@@ -107,8 +104,6 @@ out:
 	if (rc != EXIT_OK)
 		fprintf(stderr, "%s\n", err[0] != '\0' ? err :
 		    "configuration rejected");
-	SSL_CTX_free(ctx);
-	trust_free(&trust);
 	config_free(&c);
 	return rc;
 }

@@ -228,33 +228,3 @@ audit_open(const char *path, int *fd, char *err, size_t errlen)
 	return 0;
 }
 
-int
-audit_check_dir(const char *path, char *err, size_t errlen)
-{
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-	struct stat st;
-	size_t n;
-
-	if (slash == NULL) {
-		snprintf(dir, sizeof(dir), ".");
-	} else {
-		n = slash == path ? 1 : (size_t)(slash - path);
-		if (n >= sizeof(dir)) {
-			snprintf(err, errlen, "%s: path too long", path);
-			return ERR_CONFIG;
-		}
-		memcpy(dir, path, n);
-		dir[n] = '\0';
-	}
-	if (stat(dir, &st) != 0) {
-		snprintf(err, errlen, "%s: audit directory %s: %s", path, dir,
-		    strerror(errno));
-		return ERR_CONFIG;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: %s is not a directory", path, dir);
-		return ERR_CONFIG;
-	}
-	return 0;
-}

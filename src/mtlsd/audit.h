@@ -40,9 +40,6 @@ struct audit {
 int audit_open(const char *path, int *fd, char *err, size_t errlen)
     MTLS_WUR;
 
-/* Checks that the directory that will hold path exists (mtlsd -t).
- * ERR_CONFIG with "FILE: reason" in err otherwise. */
-int audit_check_dir(const char *path, char *err, size_t errlen) MTLS_WUR;
 
 /* Writes r to a->fd with one write() when a->fd >= 0, then to syslog.
  * Returns 0, or ERR_IO (logged with errno) when the file record could not

@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 
 #include "audit.h"
+#include "check.h"
 #include "conf.h"
 #include "daemon.h"
 #include "err.h"
@@ -76,27 +77,17 @@ static int
 check_config(const struct opts *o)
 {
 	struct config *cfg = NULL;
-	struct trust *trust = NULL;
-	SSL_CTX *ctx = NULL;
 	char err[1024] = "";
 	int r;
 
 	log_init(DAEMON_NAME, 0, 1, o->debug);
-	if ((r = config_load(o->file, &cfg, err, sizeof(err))) != 0 ||
-	    (r = tls_server_ctx_new(&cfg->tls, &ctx, &trust, err,
-	    sizeof(err))) != 0 ||
-	    (cfg->audit.file != NULL &&
-	    (r = audit_check_dir(cfg->audit.file, err, sizeof(err))) != 0)) {
+	if ((r = config_check(o->file, &cfg, err, sizeof(err))) != 0) {
 		fprintf(stderr, "%s\n", err[0] != '\0' ? err : err_str(r));
-		goto out;
+		return EXIT_FAILURE;
 	}
 	printf("%s: configuration OK\n", o->file);
-	r = 0;
-out:
-	SSL_CTX_free(ctx);
-	trust_free(&trust);
 	config_free(&cfg);
-	return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return EXIT_SUCCESS;
 }
 
 /* --- events ---------------------------------------------------------------- */

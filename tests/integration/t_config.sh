@@ -50,4 +50,9 @@ CONF_KEY=$PKI/alice.key write_config "$f"
 refused "a key that does not match the certificate" "$f" \
     "$(line_of "$f" alice.key)|$(line_of "$f" server.pem)"
 
+f=$T/audit-dir.conf
+AUDIT_FILE=$T/no-such-dir/audit.jsonl write_config "$f"
+refused "an audit file in a missing directory" "$f" \
+    "$(line_of "$f" no-such-dir)"
+
 done_testing
