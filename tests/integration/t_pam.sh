@@ -106,16 +106,18 @@ tk=$(get_ticket alice root) || bail "no ticket from mtlsd"
 expect_pam "$AUTH_ERR" "no rhost, another service: still refused" \
     "$tk" "" login-mtls root
 
-# Expiry: lifetime 1 s.
+# Expiry: lifetime 3 s. The store counts whole seconds, so a ticket lives
+# between lifetime - 1 and lifetime seconds: 3 leaves a used-at-once ticket
+# at least 2 s, even on a loaded machine, and 4.5 s is past any expiry.
 stop_mtlsd
-CONF_LIFETIME=1 write_config "$conf"
-start_mtlsd "$conf" || bail "mtlsd did not start (lifetime 1)"
+CONF_LIFETIME=3 write_config "$conf"
+start_mtlsd "$conf" || bail "mtlsd did not start (lifetime 3)"
 tk=$(get_ticket alice root) || bail "no ticket from mtlsd"
-expect_pam success "lifetime 1 s: a ticket used at once works" \
+expect_pam success "lifetime 3 s: a ticket used at once works" \
     "$tk" 127.0.0.1 mtls-test root
 tk=$(get_ticket alice root) || bail "no ticket from mtlsd"
-sleep 2.5
-expect_pam "$AUTH_ERR" "lifetime 1 s: the ticket 2.5 s later is expired" \
+sleep 4.5
+expect_pam "$AUTH_ERR" "lifetime 3 s: the ticket 4.5 s later is expired" \
     "$tk" 127.0.0.1 mtls-test root
 audit_reason expired "late ticket: audited as expired"
 
