@@ -128,14 +128,20 @@ recv_exact(int fd, uint8_t *p, size_t n, deadline_t deadline)
 }
 
 /* The daemon speaks only when asked: a byte already waiting after the
- * frame we expected is out of order. Closed or empty is fine. */
+ * frame we expected is out of order. Closed or empty is fine; an error
+ * the socket reports is not, as an answer is taken only from a sound
+ * exchange. */
 static int
 no_more_bytes(int fd)
 {
+	ssize_t n;
 	uint8_t c;
 
-	if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+	if ((n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT)) > 0)
 		return ERR_PROTO;
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR)
+		return ERR_IO;
 	return 0;
 }
 

@@ -16,11 +16,15 @@
 #include "conf.h"
 #include "ident.h"
 #include "policy.h"
+#include "url.h"
 
 /* Values echoed in messages are cut to this and made printable. */
 #define ECHO_MAX 64
 #define UID_MAX_VALUE 4294967294LL  /* (uid_t)-1 means "no uid" */
 #define LIFETIME_MAX 3600
+#define TLS_GRACE_MAX (366L * 86400)  /* tls.crl_grace: a year */
+#define TLS_SKEW_MAX 86400            /* tls.clock_skew: a day */
+#define TLS_LIFETIME_MAX 2147483647LL /* tls.max_lifetime: 68 years */
 
 /* String lists: what get_str_list accepts. */
 #define LIST_NONEMPTY 0x1  /* at least one element */
@@ -36,17 +40,26 @@ struct loader {
 
 static const char *const top_keys[] = {
 	"user", "listen", "pam_socket", "pam_peers", "control_socket",
-	"rules_dir", "log_level", "tls", "tickets", "audit", "rules", NULL
+	"rules_dir", "log_level", "tls", "tickets", "audit", "rules", "ocsp",
+	NULL
+};
+static const char *const ocsp_keys[] = {
+	"enable", "responder", "timeout", "cache", "soft_fail", NULL
 };
 static const char *const tls_keys[] = {
 	"certificate", "private_key", "trust_anchors", "intermediates", "crl",
-	"min_version", NULL
+	"min_version", "partial_chain", "require_crl", "crl_grace",
+	"max_lifetime", "clock_skew", "min_rsa_bits", "min_ec_bits", NULL
 };
 static const char *const tickets_keys[] = {
 	"lifetime", "bind_address", "local_services", NULL
 };
 static const char *const audit_keys[] = { "file", NULL };
-static const char *const rule_keys[] = { "name", "subject", "users", NULL };
+static const char *const rule_keys[] = {
+	"name", "subject", "subject_attrs", "issuer", "san_email",
+	"san_email_domain", "san_dns", "san_uri", "serial", "fingerprint",
+	"policy_oid", "users", "services", "from", "deny", NULL
+};
 static const char *const rules_file_keys[] = { "rules", NULL };
 
 static int load_error(struct loader *l, const config_setting_t *s,
@@ -465,6 +478,54 @@ tls_lines(struct loader *l, const config_setting_t *g, struct config_tls *t)
 	return 0;
 }
 
+/* An integer member of the tls group within [lo, hi] into *out; *out
+ * stays as it is when the key is absent. */
+static int
+get_tls_long(struct loader *l, const config_setting_t *g, const char *key,
+    long long lo, long long hi, long *out)
+{
+	config_setting_t *s = NULL;
+	long long v;
+	int r;
+
+	if ((r = get_member(l, g, key, 0, &s)) != 0 || s == NULL)
+		return r;
+	if ((r = int_of(l, s, key, lo, hi, &v)) != 0)
+		return r;
+	*out = (long)v;
+	return 0;
+}
+
+/* The certificate policy keys of the tls group (see struct trust_opts). */
+static int
+load_tls_policy(struct loader *l, const config_setting_t *g,
+    struct config_tls *t)
+{
+	config_setting_t *s = NULL;
+	long rsa = t->min_rsa_bits, ec = t->min_ec_bits;
+	int r;
+
+	if ((r = get_bool(l, g, "tls.partial_chain", &t->partial_chain)) != 0 ||
+	    (r = get_bool(l, g, "tls.require_crl", &t->require_crl)) != 0 ||
+	    (r = get_tls_long(l, g, "tls.crl_grace", 0, TLS_GRACE_MAX,
+	    &t->crl_grace)) != 0 ||
+	    (r = get_tls_long(l, g, "tls.max_lifetime", 0, TLS_LIFETIME_MAX,
+	    &t->max_lifetime)) != 0 ||
+	    (r = get_tls_long(l, g, "tls.clock_skew", 0, TLS_SKEW_MAX,
+	    &t->clock_skew)) != 0 ||
+	    (r = get_tls_long(l, g, "tls.min_rsa_bits", 2048, 16384,
+	    &rsa)) != 0 ||
+	    (r = get_tls_long(l, g, "tls.min_ec_bits", 256, 521, &ec)) != 0)
+		return r;
+	t->min_rsa_bits = (int)rsa;
+	t->min_ec_bits = (int)ec;
+	if (!t->require_crl || t->n_crl > 0)
+		return 0;
+	(void)get_member(l, g, "tls.require_crl", 0, &s);
+	return load_error(l, s, "'tls.require_crl' needs at least one "
+	    "'tls.crl' file");
+}
+
 static int
 load_tls(struct loader *l, const config_setting_t *root)
 {
@@ -488,6 +549,7 @@ load_tls(struct loader *l, const config_setting_t *root)
 	    &t->intermediates)) != 0 ||
 	    (r = get_str_list(l, g, "tls.crl", LIST_SINGLE | LIST_PATHS,
 	    &t->crl, &t->n_crl)) != 0 ||
+	    (r = load_tls_policy(l, g, t)) != 0 ||
 	    (r = get_member(l, g, "tls.min_version", 0, &s)) != 0)
 		return r;
 	if (s == NULL)
@@ -551,6 +613,72 @@ load_audit(struct loader *l, const config_setting_t *root)
 	return 0;
 }
 
+/* An integer member of g within [lo, hi] into *out; *out stays as it is
+ * when the key is absent. */
+static int
+get_uint(struct loader *l, const config_setting_t *g, const char *key,
+    long long lo, long long hi, unsigned *out)
+{
+	config_setting_t *s = NULL;
+	long long v;
+	int r;
+
+	if ((r = get_member(l, g, key, 0, &s)) != 0 || s == NULL)
+		return r;
+	if ((r = int_of(l, s, key, lo, hi, &v)) != 0)
+		return r;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* The responder is parsed here with the daemon's own parser, so that a
+ * URL the daemon could not use is refused when the config is loaded,
+ * not at the first login. */
+static int
+load_ocsp_responder(struct loader *l, const config_setting_t *g)
+{
+	config_setting_t *s = NULL;
+	struct url *u = NULL;
+	const char *why = NULL;
+	char buf[ECHO_MAX + 1];
+	int r;
+
+	if ((r = get_str(l, g, "ocsp.responder", 0, 0,
+	    &l->c->ocsp.responder)) != 0 || l->c->ocsp.responder == NULL)
+		return r;
+	r = url_parse_http(l->c->ocsp.responder, &u, &why);
+	url_free(&u);
+	if (r == ERR_NOMEM)
+		return load_nomem(l);
+	if (r == 0)
+		return 0;
+	(void)get_member(l, g, "ocsp.responder", 0, &s);
+	return load_error(l, s, "'ocsp.responder': '%s': %s",
+	    echo(l->c->ocsp.responder, buf), why);
+}
+
+static int
+load_ocsp(struct loader *l, const config_setting_t *root)
+{
+	config_setting_t *g = NULL;
+	int r;
+
+	l->c->ocsp.timeout = 2;
+	l->c->ocsp.cache = 300;
+	if ((r = get_group(l, root, "ocsp", 0, &g)) != 0 || g == NULL)
+		return r;
+	if ((r = check_keys(l, g, "ocsp", ocsp_keys)) != 0 ||
+	    (r = get_bool(l, g, "ocsp.enable", &l->c->ocsp.enable)) != 0 ||
+	    (r = get_bool(l, g, "ocsp.soft_fail",
+	    &l->c->ocsp.soft_fail)) != 0 ||
+	    (r = get_uint(l, g, "ocsp.timeout", 1, 30,
+	    &l->c->ocsp.timeout)) != 0 ||
+	    (r = get_uint(l, g, "ocsp.cache", 0, 86400,
+	    &l->c->ocsp.cache)) != 0)
+		return r;
+	return load_ocsp_responder(l, g);
+}
+
 /* Appends a zeroed rule to the policy and counts it at once, so that
  * policy_clear frees whatever part of it gets filled in. */
 static int
@@ -607,25 +735,388 @@ load_rule_name(struct loader *l, const config_setting_t *g, unsigned idx,
 	return 0;
 }
 
+/* The string at a rule's key, borrowed, or NULL (*s too) if absent. */
 static int
-load_rule_subject(struct loader *l, const config_setting_t *g,
-    struct rule *r)
+rule_string(struct loader *l, const config_setting_t *g,
+    const struct rule *r, const char *key, config_setting_t **s,
+    const char **out)
+{
+	*out = NULL;
+	if ((*s = config_setting_get_member(g, key)) == NULL)
+		return 0;
+	if (config_setting_type(*s) != CONFIG_TYPE_STRING)
+		return load_error(l, *s, "rule '%s': %s must be a string",
+		    r->name, key);
+	*out = config_setting_get_string(*s);
+	if (*out == NULL || (*out)[0] == '\0')
+		return load_error(l, *s, "rule '%s': %s must not be empty",
+		    r->name, key);
+	return 0;
+}
+
+/* subject or issuer: a DN, kept in dn_normalize form. */
+static int
+load_rule_dn(struct loader *l, const config_setting_t *g, struct rule *r,
+    const char *key, char **out)
 {
 	config_setting_t *s;
+	const char *v;
 	int rc;
 
-	if ((s = config_setting_get_member(g, "subject")) == NULL)
-		return load_error(l, g, "rule '%s': missing required key "
-		    "'subject'", r->name);
-	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return load_error(l, s, "rule '%s': subject must be a string",
-		    r->name);
-	rc = dn_normalize(config_setting_get_string(s), &r->subject);
+	if ((rc = rule_string(l, g, r, key, &s, &v)) != 0 || v == NULL)
+		return rc;
+	rc = dn_normalize(v, out);
 	if (rc == ERR_NOMEM)
 		return load_nomem(l);
 	if (rc != 0)
-		return load_error(l, s, "rule '%s': subject: invalid DN",
+		return load_error(l, s, "rule '%s': %s: invalid DN", r->name,
+		    key);
+	return 0;
+}
+
+static void
+lower(char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+	}
+}
+
+static int
+printable(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s <= 0x20 || *s == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+/* The SAN keys. An email is local@domain, stored with the domain
+ * lowercased (policy.c compares certificate emails in that form); domains
+ * and DNS names lowercase; URIs as written. */
+static int
+load_rule_san(struct loader *l, const config_setting_t *g, struct rule *r,
+    const char *key, char **out)
+{
+	config_setting_t *s;
+	const char *v, *at;
+	char *copy;
+	int rc, is_email = strcmp(key, "san_email") == 0;
+
+	if ((rc = rule_string(l, g, r, key, &s, &v)) != 0 || v == NULL)
+		return rc;
+	at = strrchr(v, '@');
+	if (!printable(v) || strlen(v) > 320 ||
+	    (is_email && (at == NULL || at == v || at[1] == '\0')) ||
+	    (!is_email && strcmp(key, "san_uri") != 0 && at != NULL))
+		return load_error(l, s, "rule '%s': %s: not a valid %s",
+		    r->name, key, is_email ? "email address" :
+		    strcmp(key, "san_uri") == 0 ? "URI" : "domain name");
+	if ((copy = strdup(v)) == NULL)
+		return load_nomem(l);
+	if (is_email)
+		lower(copy + (strrchr(copy, '@') - copy));
+	else if (strcmp(key, "san_uri") != 0)
+		lower(copy);
+	*out = copy;
+	return 0;
+}
+
+static int
+hexdigit(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	    (c >= 'A' && c <= 'F');
+}
+
+/* Hex digits with optional colons between pairs, into out, with case
+ * folded to upper (or lower) case. Returns the number of digits, or 0 if
+ * malformed or longer than max. */
+static size_t
+hex_digits(const char *v, int upper, char *out, size_t max)
+{
+	size_t n = 0;
+
+	for (; *v != '\0'; v++) {
+		if (*v == ':') {
+			/* Only between pairs: "ab:cd", not ":ab", "a:b" or
+			 * "ab::cd". */
+			if (n == 0 || n % 2 != 0 || v[1] == '\0' || v[1] == ':')
+				return 0;
+			continue;
+		}
+		if (!hexdigit(*v) || n == max)
+			return 0;
+		out[n++] = upper ? (char)(*v >= 'a' ? *v - 'a' + 'A' : *v) :
+		    (char)(*v >= 'A' && *v <= 'F' ? *v - 'A' + 'a' : *v);
+	}
+	out[n] = '\0';
+	return n;
+}
+
+/* The serial in ident's form: uppercase, no leading zero byte. */
+static int
+load_rule_serial(struct loader *l, const config_setting_t *g,
+    struct rule *r)
+{
+	config_setting_t *s;
+	const char *v;
+	char digits[128], *p = digits;
+	size_t n;
+	int rc;
+
+	if ((rc = rule_string(l, g, r, "serial", &s, &v)) != 0 || v == NULL)
+		return rc;
+	if ((n = hex_digits(v, 1, digits, 80)) == 0)
+		return load_error(l, s, "rule '%s': serial: not a hex number "
+		    "(up to 40 bytes, colons allowed between bytes)", r->name);
+	while (n > 1 && *p == '0')
+		p++, n--;
+	if (*p == '0')
+		r->serial = strdup("00");
+	else if (n % 2 != 0)
+		rc = asprintf(&r->serial, "0%s", p) < 0 ? -1 : 0;
+	else
+		r->serial = strdup(p);
+	if (rc != 0 || r->serial == NULL) {
+		r->serial = NULL;
+		return load_nomem(l);
+	}
+	return 0;
+}
+
+static int
+load_rule_fingerprint(struct loader *l, const config_setting_t *g,
+    struct rule *r)
+{
+	config_setting_t *s;
+	const char *v;
+	char digits[IDENT_FPR_LEN];
+	int rc;
+
+	rc = rule_string(l, g, r, "fingerprint", &s, &v);
+	if (rc != 0 || v == NULL)
+		return rc;
+	if (strncasecmp(v, "sha256:", 7) != 0 ||
+	    hex_digits(v + 7, 0, digits, 64) != 64)
+		return load_error(l, s, "rule '%s': fingerprint: not "
+		    "\"sha256:\" and 64 hex digits", r->name);
+	if (asprintf(&r->fingerprint, "sha256:%s", digits) < 0) {
+		r->fingerprint = NULL;
+		return load_nomem(l);
+	}
+	return 0;
+}
+
+static int
+load_rule_policy_oid(struct loader *l, const config_setting_t *g,
+    struct rule *r)
+{
+	config_setting_t *s;
+	const char *v;
+	int rc;
+
+	rc = rule_string(l, g, r, "policy_oid", &s, &v);
+	if (rc != 0 || v == NULL)
+		return rc;
+	rc = ident_oid_normalize(v, &r->policy_oid);
+	if (rc == ERR_NOMEM)
+		return load_nomem(l);
+	if (rc != 0)
+		return load_error(l, s, "rule '%s': policy_oid: not a dotted "
+		    "OID", r->name);
+	return 0;
+}
+
+static int
+attr_add(struct loader *l, struct rule *r, const char *type,
+    const char *value)
+{
+	struct rule_attr *a;
+
+	a = reallocarray(r->attrs, r->n_attrs + 1, sizeof(*a));
+	if (a == NULL)
+		return load_nomem(l);
+	r->attrs = a;
+	a = &r->attrs[r->n_attrs++];
+	a->value = NULL;
+	if ((a->type = strdup(type)) == NULL ||
+	    (a->value = strdup(value)) == NULL)
+		return load_nomem(l);
+	return 0;
+}
+
+/* One member of subject_attrs: TYPE = "value" or TYPE = [ "v1", ... ]
+ * (all present). */
+static int
+load_rule_attr(struct loader *l, const config_setting_t *m, struct rule *r)
+{
+	char type[IDENT_TYPE_MAX], buf[ECHO_MAX + 1];
+	const config_setting_t *e;
+	const char *v;
+	unsigned i, n = 1;
+	int rc;
+
+	if (dn_attr_type(config_setting_name(m), type) != 0)
+		return load_error(l, m, "rule '%s': subject_attrs: unknown "
+		    "attribute type '%s'", r->name,
+		    echo(config_setting_name(m), buf));
+	if (config_setting_is_array(m) || config_setting_is_list(m))
+		n = (unsigned)config_setting_length(m);
+	else if (config_setting_type(m) != CONFIG_TYPE_STRING)
+		n = 0;
+	for (i = 0; i < n; i++) {
+		e = config_setting_type(m) == CONFIG_TYPE_STRING ? m :
+		    config_setting_get_elem(m, i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING ||
+		    (v = config_setting_get_string(e)) == NULL || v[0] == '\0')
+			break;
+		if ((rc = attr_add(l, r, type, v)) != 0)
+			return rc;
+	}
+	if (n == 0 || i < n)
+		return load_error(l, m, "rule '%s': subject_attrs: %s must be "
+		    "a non-empty string or list of strings", r->name, type);
+	return 0;
+}
+
+static int
+load_rule_attrs(struct loader *l, const config_setting_t *g,
+    struct rule *r)
+{
+	const config_setting_t *s, *m;
+	unsigned i;
+	int rc;
+
+	if ((s = config_setting_get_member(g, "subject_attrs")) == NULL)
+		return 0;
+	if (!config_setting_is_group(s) || config_setting_length(s) == 0)
+		return load_error(l, s, "rule '%s': subject_attrs must be a "
+		    "non-empty group { TYPE = \"value\"; ... }", r->name);
+	for (i = 0; (m = config_setting_get_elem(s, i)) != NULL; i++) {
+		if ((rc = load_rule_attr(l, m, r)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* A rule's non-empty list of printable strings without spaces (*n 0 when
+ * absent); what names the elements in messages. */
+static int
+load_rule_strv(struct loader *l, const config_setting_t *g, struct rule *r,
+    const char *key, const char *what, char ***out, size_t *n)
+{
+	config_setting_t *s, *e;
+	const char *v;
+	char buf[ECHO_MAX + 1];
+	size_t len, i;
+
+	if ((s = config_setting_get_member(g, key)) == NULL)
+		return 0;
+	if ((!config_setting_is_array(s) && !config_setting_is_list(s)) ||
+	    (len = (size_t)config_setting_length(s)) == 0)
+		return load_error(l, s, "rule '%s': %s must be a non-empty "
+		    "list of %s", r->name, key, what);
+	if ((*out = calloc(len, sizeof(**out))) == NULL)
+		return load_nomem(l);
+	*n = len;
+	for (i = 0; i < len; i++) {
+		e = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING ||
+		    (v = config_setting_get_string(e)) == NULL || v[0] == '\0')
+			return load_error(l, e, "rule '%s': %s must be a "
+			    "non-empty list of %s", r->name, key, what);
+		if (!printable(v))
+			return load_error(l, e, "rule '%s': %s: '%s' is not "
+			    "one of %s", r->name, key, echo(v, buf), what);
+		if (((*out)[i] = strdup(v)) == NULL)
+			return load_nomem(l);
+	}
+	return 0;
+}
+
+static int
+load_rule_from(struct loader *l, const config_setting_t *g, struct rule *r)
+{
+	config_setting_t *s;
+	char **v = NULL, buf[ECHO_MAX + 1];
+	size_t n = 0, i;
+	int rc;
+
+	rc = load_rule_strv(l, g, r, "from", "networks", &v, &n);
+	if (rc != 0 || n == 0)
+		goto out;
+	if ((r->from = calloc(n, sizeof(*r->from))) == NULL) {
+		rc = load_nomem(l);
+		goto out;
+	}
+	r->n_from = n;
+	s = config_setting_get_member(g, "from");
+	for (i = 0; i < n; i++) {
+		if (policy_cidr_parse(v[i], &r->from[i]) == 0)
+			continue;
+		rc = load_error(l, config_setting_get_elem(s, (unsigned)i),
+		    "rule '%s': from: '%s' is not an address or ADDR/PREFIX "
+		    "network (with no host bits set)", r->name,
+		    echo(v[i], buf));
+		goto out;
+	}
+	rc = 0;
+out:
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return rc;
+}
+
+static int
+load_rule_deny(struct loader *l, const config_setting_t *g, struct rule *r)
+{
+	config_setting_t *s;
+
+	if ((s = config_setting_get_member(g, "deny")) == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return load_error(l, s, "rule '%s': deny must be true or false",
 		    r->name);
+	r->deny = config_setting_get_bool(s);
+	return 0;
+}
+
+static int
+rule_has_key(const struct rule *r)
+{
+	return r->subject != NULL || r->n_attrs > 0 || r->issuer != NULL ||
+	    r->san_email != NULL || r->san_email_domain != NULL ||
+	    r->san_dns != NULL || r->san_uri != NULL || r->serial != NULL ||
+	    r->fingerprint != NULL || r->policy_oid != NULL;
+}
+
+/* Every match key; a rule must have one, or it would match everyone. */
+static int
+load_rule_keys(struct loader *l, const config_setting_t *g, struct rule *r)
+{
+	int rc;
+
+	if ((rc = load_rule_dn(l, g, r, "subject", &r->subject)) != 0 ||
+	    (rc = load_rule_attrs(l, g, r)) != 0 ||
+	    (rc = load_rule_dn(l, g, r, "issuer", &r->issuer)) != 0 ||
+	    (rc = load_rule_san(l, g, r, "san_email", &r->san_email)) != 0 ||
+	    (rc = load_rule_san(l, g, r, "san_email_domain",
+	    &r->san_email_domain)) != 0 ||
+	    (rc = load_rule_san(l, g, r, "san_dns", &r->san_dns)) != 0 ||
+	    (rc = load_rule_san(l, g, r, "san_uri", &r->san_uri)) != 0 ||
+	    (rc = load_rule_serial(l, g, r)) != 0 ||
+	    (rc = load_rule_fingerprint(l, g, r)) != 0 ||
+	    (rc = load_rule_policy_oid(l, g, r)) != 0)
+		return rc;
+	if (!rule_has_key(r))
+		return load_error(l, g, "rule '%s': no match key (one of "
+		    "subject, subject_attrs, issuer, san_email, "
+		    "san_email_domain, san_dns, san_uri, serial, fingerprint, "
+		    "policy_oid)", r->name);
 	return 0;
 }
 
@@ -640,7 +1131,10 @@ load_rule_users(struct loader *l, const config_setting_t *g,
 	char buf[ECHO_MAX + 1];
 	size_t len, i;
 
-	if ((s = config_setting_get_member(g, "users")) == NULL)
+	/* A deny rule without users refuses every user. */
+	if ((s = config_setting_get_member(g, "users")) == NULL && r->deny)
+		return 0;
+	if (s == NULL)
 		return load_error(l, g, "rule '%s': %s", r->name, what);
 	if ((!config_setting_is_array(s) && !config_setting_is_list(s)) ||
 	    (len = (size_t)config_setting_length(s)) == 0)
@@ -653,9 +1147,22 @@ load_rule_users(struct loader *l, const config_setting_t *g,
 		if (config_setting_type(e) != CONFIG_TYPE_STRING)
 			return load_error(l, e, "rule '%s': %s", r->name, what);
 		v = config_setting_get_string(e);
-		if (!valid_user_name(v))
-			return load_error(l, e, "rule '%s': %s ('%s' is not "
-			    "one)", r->name, what, echo(v, buf));
+		switch (policy_user_template(v)) {
+		case TMPL_NONE:
+			if (!valid_user_name(v))
+				return load_error(l, e, "rule '%s': %s ('%s' is "
+				    "not one)", r->name, what, echo(v, buf));
+			break;
+		case TMPL_CN:
+		case TMPL_UID:
+		case TMPL_EMAIL_LOCAL:
+			break;
+		case TMPL_UNKNOWN:
+		default:
+			return load_error(l, e, "rule '%s': users: unknown "
+			    "template '%s' (known: %%{cn}, %%{uid}, "
+			    "%%{email.local})", r->name, echo(v, buf));
+		}
 		if ((r->users[i] = strdup(v)) == NULL)
 			return load_nomem(l);
 	}
@@ -683,9 +1190,13 @@ load_rule(struct loader *l, const config_setting_t *g, unsigned idx)
 	if ((s = unknown_key(g, rule_keys)) != NULL)
 		return load_error(l, s, "rule '%s': unknown key '%s'", r->name,
 		    config_setting_name(s));
-	if ((rc = load_rule_subject(l, g, r)) != 0)
+	if ((rc = load_rule_keys(l, g, r)) != 0 ||
+	    (rc = load_rule_deny(l, g, r)) != 0 ||
+	    (rc = load_rule_users(l, g, r)) != 0 ||
+	    (rc = load_rule_strv(l, g, r, "services", "PAM service names",
+	    &r->services, &r->n_services)) != 0)
 		return rc;
-	return load_rule_users(l, g, r);
+	return load_rule_from(l, g, r);
 }
 
 /* The rules = ( ... ) list of one file's root, if there is one. */
@@ -882,9 +1393,13 @@ load_main(struct loader *l, const config_setting_t *root)
 	    (r = load_tls(l, root)) != 0 ||
 	    (r = load_tickets(l, root)) != 0 ||
 	    (r = load_audit(l, root)) != 0 ||
+	    (r = load_ocsp(l, root)) != 0 ||
 	    (r = load_rules(l, root)) != 0)
 		return r;
-	return load_rules_dir(l, root);
+	if ((r = load_rules_dir(l, root)) != 0)
+		return r;
+	/* Decisions look rules up by their exact keys (policy.h). */
+	return policy_index_build(&c->policy) == 0 ? 0 : load_nomem(l);
 }
 
 static int
@@ -1013,6 +1528,7 @@ config_free(struct config **cp)
 	strv_free(&c->tickets.local_services, &c->tickets.n_local_services);
 	free(c->audit.file);
 	free(c->audit.where);
+	free(c->ocsp.responder);
 	policy_clear(&c->policy);
 	free(c);
 	*cp = NULL;

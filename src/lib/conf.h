@@ -20,6 +20,14 @@ struct config_tls {
 	char **crl;            /* optional list */
 	size_t n_crl;
 	int min_version;       /* TLS1_3_VERSION (default) or TLS1_2_VERSION */
+	/* Certificate policy (struct trust_opts); 0 is the default. */
+	int partial_chain;     /* intermediates may end a chain */
+	int require_crl;       /* refuse issuers without a current CRL */
+	long crl_grace;        /* seconds past a CRL's nextUpdate */
+	long max_lifetime;     /* seconds; 0: no limit */
+	long clock_skew;       /* seconds, both validity ends */
+	int min_rsa_bits;      /* 0: 2048 */
+	int min_ec_bits;       /* 0: 256 */
 	/* Where each key was written, so that tls_server_ctx_new can name
 	 * the config line of a file that fails to load. src NULL: unknown. */
 	char *src;
@@ -27,6 +35,16 @@ struct config_tls {
 		int group, certificate, private_key, trust_anchors;
 		int intermediates, crl;
 	} line;
+};
+
+/* ocsp = { ... }: asked by mtlsd before it issues a ticket. */
+struct config_ocsp {
+	int enable;            /* default 0 */
+	char *responder;       /* http:// URL; NULL: the leaf's AIA OCSP URL */
+	unsigned timeout;      /* seconds per query, 1..30, default 2 */
+	unsigned cache;        /* seconds an answer is kept at most, 0..86400,
+	                          default 300 */
+	int soft_fail;         /* no usable answer: allow, with a warning */
 };
 
 struct config {
@@ -53,6 +71,7 @@ struct config {
 		char *where;           /* "FILE:LINE" of audit.file, for
 		                          messages; NULL when file is */
 	} audit;
+	struct config_ocsp ocsp;
 	int debug;             /* log_level = "debug" */
 	struct policy policy;  /* rules from the file, then rules_dir */
 };

@@ -619,6 +619,129 @@ sans(X509 *x, struct ident *id)
 }
 
 int
+dn_attr_type(const char *in, char out[IDENT_TYPE_MAX])
+{
+	char word[TYPE_MAX];
+	size_t n;
+
+	if (in == NULL || out == NULL || (n = strlen(in)) == 0 ||
+	    n >= sizeof(word))
+		return ERR_INVALID;
+	memcpy(word, in, n + 1);
+	return type_canon(word, out);
+}
+
+int
+ident_oid_normalize(const char *in, char **out)
+{
+	ASN1_OBJECT *obj = NULL;
+	char text[TYPE_MAX];
+	int n, r = ERR_INVALID;
+
+	if (in == NULL || out == NULL || !is_numericoid(in))
+		return ERR_INVALID;
+	if ((obj = OBJ_txt2obj(in, 1)) == NULL)
+		goto out;
+	n = OBJ_obj2txt(text, sizeof(text), obj, 1);
+	if (n <= 0 || (size_t)n >= sizeof(text))
+		goto out;
+	r = (*out = strdup(text)) == NULL ? ERR_NOMEM : 0;
+out:
+	ASN1_OBJECT_free(obj);
+	ERR_clear_error();
+	return r;
+}
+
+/* Every AVA of the subject, for matching attribute by attribute. */
+static int
+subject_avas(const X509_NAME *name, struct ident *id)
+{
+	const X509_NAME_ENTRY *e;
+	char type[TYPE_MAX];
+	unsigned char *val = NULL;
+	size_t len;
+	int i, n = X509_NAME_entry_count(name), r;
+
+	if (n <= 0)
+		return 0;
+	if ((id->avas = calloc((size_t)n, sizeof(*id->avas))) == NULL)
+		return ERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		e = X509_NAME_get_entry(name, i);
+		if ((r = type_from_obj(X509_NAME_ENTRY_get_object(e), type)) != 0 ||
+		    (r = entry_value(e, &val, &len)) != 0)
+			return r;
+		id->avas[i].value = (char *)val;
+		id->n_avas++;
+		if ((id->avas[i].type = strdup(type)) == NULL)
+			return ERR_NOMEM;
+	}
+	return 0;
+}
+
+/* The local parts of the emails, for the %{email.local} template. */
+static int
+email_locals(struct ident *id)
+{
+	const char *at;
+	size_t i;
+
+	if (id->n_san_email == 0)
+		return 0;
+	id->san_email_local = calloc(id->n_san_email,
+	    sizeof(*id->san_email_local));
+	if (id->san_email_local == NULL)
+		return ERR_NOMEM;
+	for (i = 0; i < id->n_san_email; i++) {
+		if ((at = strrchr(id->san_email[i], '@')) == NULL)
+			continue;
+		id->san_email_local[i] = strndup(id->san_email[i],
+		    (size_t)(at - id->san_email[i]));
+		if (id->san_email_local[i] == NULL)
+			return ERR_NOMEM;
+	}
+	return 0;
+}
+
+static int
+policy_oids(X509 *x, struct ident *id)
+{
+	CERTIFICATEPOLICIES *cps = NULL;
+	const POLICYINFO *pi;
+	char text[TYPE_MAX], **v;
+	int crit = -1, i, n, r = 0;
+
+	cps = X509_get_ext_d2i(x, NID_certificate_policies, &crit, NULL);
+	if (cps == NULL) {
+		ERR_clear_error();
+		return crit == -1 ? 0 : ERR_INVALID;
+	}
+	for (i = 0; i < sk_POLICYINFO_num(cps); i++) {
+		pi = sk_POLICYINFO_value(cps, i);
+		n = OBJ_obj2txt(text, sizeof(text), pi->policyid, 1);
+		if (n <= 0 || (size_t)n >= sizeof(text)) {
+			r = ERR_INVALID;
+			break;
+		}
+		v = reallocarray(id->policy_oids, id->n_policy_oids + 1,
+		    sizeof(*v));
+		if (v == NULL) {
+			r = ERR_NOMEM;
+			break;
+		}
+		id->policy_oids = v;
+		if ((v[id->n_policy_oids] = strdup(text)) == NULL) {
+			r = ERR_NOMEM;
+			break;
+		}
+		id->n_policy_oids++;
+	}
+	CERTIFICATEPOLICIES_free(cps);
+	ERR_clear_error();
+	return r;
+}
+
+int
 ident_from_x509(X509 *x, struct ident **out)
 {
 	struct ident *id = NULL;
@@ -635,7 +758,10 @@ ident_from_x509(X509 *x, struct ident **out)
 	    (r = dn_from_name(X509_get_issuer_name(x), &id->issuer)) != 0 ||
 	    (r = serial_hex(X509_get0_serialNumber(x), &id->serial)) != 0 ||
 	    (r = fingerprint(x, id->fingerprint)) != 0 ||
-	    (r = sans(x, id)) != 0)
+	    (r = sans(x, id)) != 0 ||
+	    (r = subject_avas(X509_get_subject_name(x), id)) != 0 ||
+	    (r = email_locals(id)) != 0 ||
+	    (r = policy_oids(x, id)) != 0)
 		goto out;
 	*out = id;
 	id = NULL;
@@ -668,6 +794,14 @@ ident_free(struct ident **idp)
 	strv_free(id->san_email, id->n_san_email);
 	strv_free(id->san_dns, id->n_san_dns);
 	strv_free(id->san_uri, id->n_san_uri);
+	strv_free(id->san_email_local, id->san_email_local != NULL ?
+	    id->n_san_email : 0);
+	strv_free(id->policy_oids, id->n_policy_oids);
+	for (size_t i = 0; i < id->n_avas; i++) {
+		free(id->avas[i].type);
+		free(id->avas[i].value);
+	}
+	free(id->avas);
 	free(id);
 	*idp = NULL;
 }

@@ -22,7 +22,36 @@ struct ident {
 	size_t n_san_dns;
 	char **san_uri;     /* uniformResourceIdentifier entries */
 	size_t n_san_uri;
+	/* The subject's attributes one by one, every AVA of every RDN (a
+	 * multi-valued RDN gives several), in certificate order; types in
+	 * dn_attr_type form. For subject_attrs and the %{cn}/%{uid}
+	 * templates. */
+	struct ident_ava *avas;
+	size_t n_avas;
+	/* The local part of each san_email entry (same index), or NULL for
+	 * an entry with no '@'. */
+	char **san_email_local;
+	/* Certificate policies extension: policy OIDs, dotted. */
+	char **policy_oids;
+	size_t n_policy_oids;
 };
+
+struct ident_ava {
+	char *type;         /* "CN", "UID", "O", or a dotted OID */
+	char *value;        /* UTF-8, no NUL */
+};
+
+#define IDENT_TYPE_MAX 128
+
+/* The canonical name of an attribute type as written in a config ("cn",
+ * "commonName", "2.5.4.3" -> "CN"), the form dn_normalize gives types.
+ * ERR_INVALID for a type that could not name an attribute. out must have
+ * IDENT_TYPE_MAX bytes. */
+int dn_attr_type(const char *in, char out[IDENT_TYPE_MAX]) MTLS_WUR;
+
+/* Canonical dotted form of an OID written as dotted numbers (no leading
+ * zeros, at least two arcs). *out owned by the caller. ERR_INVALID. */
+int ident_oid_normalize(const char *in, char **out) MTLS_WUR;
 
 /* Extracts the identity of x (borrowed). *out is owned by the caller
  * (ident_free). ERR_INVALID if a field cannot be represented (e.g. a NUL

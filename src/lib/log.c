@@ -22,7 +22,20 @@ static struct {
 	int to_syslog;
 	int to_stderr;
 	int debug;
-} log_state = { NULL, 0, 1, 0 };
+	int journal;   /* log_set_journal; log_init leaves it alone */
+} log_state = { NULL, 0, 1, 0, 0 };
+
+void
+log_set_journal(int on)
+{
+	log_state.journal = on;
+}
+
+int
+log_journal(void)
+{
+	return log_state.journal;
+}
 
 void
 log_init(const char *ident, int to_syslog, int to_stderr, int debug)
@@ -83,8 +96,14 @@ write_stderr(int prio, const char *msg)
 	size_t len;
 	ssize_t w;
 
-	n = snprintf(line, sizeof(line), "%s: %s: %s\n", ident,
-	    level_str(prio), msg);
+	/* The journal records the program and the time itself, and reads
+	 * the priority from "<N>" (sd-daemon(3)). */
+	if (log_state.journal)
+		n = snprintf(line, sizeof(line), "<%d>%s\n", prio & LOG_PRIMASK,
+		    msg);
+	else
+		n = snprintf(line, sizeof(line), "%s: %s: %s\n", ident,
+		    level_str(prio), msg);
 	if (n < 0)
 		return;
 	len = (size_t)n;

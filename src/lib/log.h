@@ -12,6 +12,12 @@
  * LOG_DEBUG lines through. */
 void log_init(const char *ident, int to_syslog, int to_stderr, int debug);
 
+/* Journal mode for stderr (mtlsd -f with stderr not a terminal: systemd
+ * or a supervisor reads it): each line is "<N>message", N the syslog
+ * priority, with no ident or level word. Kept across log_init. */
+void log_set_journal(int on);
+int log_journal(void);
+
 void log_msg(int prio, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -142,7 +142,10 @@ audit_syslog(const struct field f[N_FIELDS], int to_stderr)
 	}
 	syslog(LOG_AUTHPRIV | LOG_NOTICE, "audit: %s",
 	    (const char *)buf_ptr(b));
-	if (to_stderr)
+	if (to_stderr && log_journal())
+		dprintf(STDERR_FILENO, "<%d>audit: %s\n", LOG_NOTICE,
+		    (const char *)buf_ptr(b));
+	else if (to_stderr)
 		dprintf(STDERR_FILENO, "%s: audit: %s\n",
 		    program_invocation_short_name, (const char *)buf_ptr(b));
 out:

@@ -20,11 +20,13 @@
 #include <openssl/x509_vfy.h>
 
 #include "audit.h"
+#include "body.h"
 #include "buf.h"
 #include "http.h"
 #include "ident.h"
 #include "json.h"
 #include "log.h"
+#include "ocsp.h"
 #include "policy.h"
 #include "server.h"
 #include "tickets.h"
@@ -230,36 +232,6 @@ body_kind(struct evhttp_request *req, const char *body)
 	return BODY_OTHER;
 }
 
-/* Exactly one field, "user". A %00 is refused before decoding: decoded,
- * it would silently cut the value short. */
-static int
-parse_form_user(const char *body, char **user)
-{
-	struct evkeyvalq q;
-	struct evkeyval *kv;
-	size_t n = 0;
-	int r = ERR_INVALID;
-
-	TAILQ_INIT(&q);
-	if (strstr(body, "%00") != NULL)
-		goto out;
-	if (evhttp_parse_query_str(body, &q) != 0)
-		goto out;
-	TAILQ_FOREACH(kv, &q, next)
-		n++;
-	kv = TAILQ_FIRST(&q);
-	if (n != 1 || strcmp(kv->key, "user") != 0)
-		goto out;
-	if ((*user = strdup(kv->value)) == NULL) {
-		r = ERR_NOMEM;
-		goto out;
-	}
-	r = 0;
-out:
-	evhttp_clear_headers(&q);
-	return r;
-}
-
 /* The requested user name, checked, into *user (owned by the caller).
  * On ERR_INVALID, *detail says what was wrong, for the 400 answer. */
 static int
@@ -285,7 +257,7 @@ read_user(struct evhttp_request *req, char **user, const char **detail)
 	switch (body_kind(req, body)) {
 	case BODY_FORM:
 		*detail = "expected a form with exactly one field, user";
-		r = parse_form_user(body, &u);
+		r = body_form_user(body, &u);
 		break;
 	case BODY_JSON:
 		*detail = "expected {\"user\":\"NAME\"}";
@@ -395,6 +367,7 @@ deny_ticket(struct daemon *d, struct evhttp_request *req,
 {
 	rec->event = AUDIT_TICKET_DENIED;
 	rec->reason = detail;
+	daemon_tally_add(&d->stats.tickets_refused, detail);
 	/* A refusal stands even when it cannot be recorded; audit_record
 	 * has logged why. */
 	if (audit_record(&d->audit, rec) != 0)
@@ -441,6 +414,7 @@ issue_ticket(struct daemon *d, struct evhttp_request *req, X509 *x,
 		    "audit log unavailable");
 		goto out;
 	}
+	d->stats.tickets_issued++;
 	reply_ticket(req, ticket, rec->user, cfg->tickets.lifetime);
 out:
 	OPENSSL_cleanse(ticket, sizeof(ticket));
@@ -448,13 +422,17 @@ out:
 	ticket_grant_free(&g);
 }
 
+/* ocsp_note: NULL, or why the ticket goes out without an OCSP answer
+ * (soft_fail), for the audit record's reason. */
 static void
-post_tickets(struct daemon *d, struct evhttp_request *req)
+post_tickets(struct daemon *d, struct evhttp_request *req,
+    const char *ocsp_note)
 {
 	struct audit_rec rec = { 0 };
 	struct ident *id = NULL;
+	struct policy_ctx ctx = { 0 };
 	struct decision dec;
-	char addr[64], *user = NULL;
+	char addr[64], *user = NULL, reason[512];
 	const char *detail;
 	X509 *x;
 	int r;
@@ -485,7 +463,12 @@ post_tickets(struct daemon *d, struct evhttp_request *req)
 	rec.user = user;
 	rec.source = addr;
 	rec.id = id;
-	if (policy_decide(&d->cfg->policy, id, user, &dec) != 0 ||
+	/* The service is not known before the login: it is checked at
+	 * redemption; the source address is checked here already. */
+	ctx.user = user;
+	ctx.check_addr = 1;
+	ctx.addr = addr;
+	if (policy_decide(&d->cfg->policy, id, &ctx, &dec) != 0 ||
 	    !dec.granted || dec.rule == NULL) {
 		deny_ticket(d, req, &rec, ST_FORBIDDEN, "not_allowed",
 		    dec.reason);
@@ -493,20 +476,166 @@ post_tickets(struct daemon *d, struct evhttp_request *req)
 	}
 	rec.rule = dec.rule->name;
 	rec.reason = dec.reason;
+	if (ocsp_note != NULL) {
+		snprintf(reason, sizeof(reason), "%s; %s", dec.reason,
+		    ocsp_note);
+		rec.reason = reason;
+	}
 	issue_ticket(d, req, x, &rec, &dec);
 out:
 	ident_free(&id);
 	free(user);
 }
 
+/* --- OCSP before the ticket ----------------------------------------------- */
+
+/* A ticket request waiting for the OCSP answer about its certificate.
+ * Nothing in it points into the connection, which may close meanwhile
+ * (evhttp then keeps req for the answer and frees it when it is sent),
+ * nor into the config, which a reload may replace. */
+struct ocsp_job {
+	struct daemon *d;             /* borrowed */
+	struct evhttp_request *req;   /* evhttp's, answered exactly once */
+	X509 *leaf;                   /* up-referenced */
+	char addr[64];
+};
+
+static void
+ocsp_job_free(struct ocsp_job **jp)
+{
+	if (*jp == NULL)
+		return;
+	X509_free((*jp)->leaf);
+	free(*jp);
+	*jp = NULL;
+}
+
+/* Refused on OCSP's word (or its silence): audited like a policy
+ * refusal, with the certificate and the user asked for. */
+static void
+ocsp_deny(struct ocsp_job *j, const char *detail)
+{
+	struct audit_rec rec = { 0 };
+	struct ident *id = NULL;
+	char *user = NULL;
+	const char *why;
+
+	if (read_user(j->req, &user, &why) != 0 ||
+	    ident_from_x509(j->leaf, &id) != 0) {
+		reply_internal(j->req, "cannot record the refusal");
+		goto out;
+	}
+	rec.user = user;
+	rec.source = j->addr;
+	rec.id = id;
+	deny_ticket(j->d, j->req, &rec, ST_FORBIDDEN, "not_allowed", detail);
+out:
+	ident_free(&id);
+	free(user);
+}
+
+static void
+on_ocsp_done(const struct ocsp_result *res, void *arg)
+{
+	struct ocsp_job *j = arg;
+	char note[256], *subject = NULL;
+
+	switch (ocsp_action(res->verdict, j->d->cfg->ocsp.soft_fail)) {
+	case OCSP_ACT_ALLOW:
+		post_tickets(j->d, j->req, NULL);
+		break;
+	case OCSP_ACT_ALLOW_SOFT:
+		if (dn_from_name(X509_get_subject_name(j->leaf), &subject) != 0)
+			subject = NULL;
+		log_warn("OCSP responder unreachable, soft_fail: allowing "
+		    "subject=%s from %s (%s)",
+		    subject != NULL ? subject : "(unreadable)", j->addr,
+		    res->detail);
+		snprintf(note, sizeof(note), "OCSP unavailable, allowed by "
+		    "soft_fail: %s", res->detail);
+		post_tickets(j->d, j->req, note);
+		break;
+	case OCSP_ACT_DENY_REVOKED:
+		ocsp_deny(j, "certificate revoked (OCSP)");
+		break;
+	case OCSP_ACT_ABORT:
+		reply_internal(j->req, "shutting down");
+		break;
+	case OCSP_ACT_DENY:
+	default:
+		log_notice("OCSP: refusing a ticket to %s: %s (%s)", j->addr,
+		    ocsp_verdict_str(res->verdict), res->detail);
+		ocsp_deny(j, res->verdict == OCSP_VERDICT_UNKNOWN ?
+		    "certificate status unknown (OCSP)" :
+		    "OCSP status unavailable");
+		break;
+	}
+	free(subject);
+	ocsp_job_free(&j);
+}
+
+/* The chain the handshake verified, leaf first, anchor last (borrowed
+ * from the connection's SSL), or NULL. */
+static STACK_OF(X509) *
+peer_chain(struct evhttp_request *req)
+{
+	struct evhttp_connection *c = evhttp_request_get_connection(req);
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if (c == NULL || (bev = evhttp_connection_get_bufferevent(c)) == NULL ||
+	    (ssl = bufferevent_openssl_get_ssl(bev)) == NULL)
+		return NULL;
+	return SSL_get0_verified_chain(ssl);
+}
+
+/* Asks OCSP about a well-formed request's certificate, then goes on with
+ * post_tickets (on_ocsp_done). A request that post_tickets would refuse
+ * anyway (no certificate, bad body) goes there directly: no responder is
+ * asked on its behalf. */
+static void
+ocsp_gate(struct daemon *d, struct evhttp_request *req)
+{
+	struct ocsp_job *j = NULL;
+	STACK_OF(X509) *chain;
+	char *user = NULL;
+	const char *why;
+	X509 *x;
+
+	if ((x = peer_cert(req)) == NULL || read_user(req, &user, &why) != 0 ||
+	    (chain = peer_chain(req)) == NULL) {
+		post_tickets(d, req, NULL);
+		goto out;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    peer_addr(req, j->addr, sizeof(j->addr)) != 0 ||
+	    X509_up_ref(x) != 1) {
+		reply_internal(req, "cannot check the certificate's status");
+		goto out;
+	}
+	j->d = d;
+	j->req = req;
+	j->leaf = x;
+	ocsp_check(d->ocsp, &d->cfg->ocsp, x, chain, on_ocsp_done, j);
+	j = NULL; /* on_ocsp_done's */
+out:
+	ocsp_job_free(&j);
+	free(user);
+}
+
 static void
 tickets_cb(struct evhttp_request *req, void *arg)
 {
+	struct daemon *d = arg;
+
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
 		reply_method(req, "POST");
 		return;
 	}
-	post_tickets(arg, req);
+	if (d->cfg->ocsp.enable && d->ocsp != NULL)
+		ocsp_gate(d, req);
+	else
+		post_tickets(d, req, NULL);
 }
 
 /* --- GET /v1/whoami ------------------------------------------------------- */
@@ -547,7 +676,9 @@ get_whoami(struct daemon *d, struct evhttp_request *req)
 {
 	struct ident *id = NULL;
 	struct buf *b = NULL;
+	struct policy_ctx ctx = { 0 };
 	const char **users = NULL;
+	char addr[64];
 	size_t n = 0;
 	X509 *x;
 	int r;
@@ -561,7 +692,10 @@ get_whoami(struct daemon *d, struct evhttp_request *req)
 		reply_ident_error(req, r, "the peer");
 		goto out;
 	}
-	if ((r = policy_users(&d->cfg->policy, id, &users, &n)) != 0) {
+	/* As at ticket time: the peer address is checked, services not. */
+	ctx.check_addr = 1;
+	ctx.addr = peer_addr(req, addr, sizeof(addr)) == 0 ? addr : NULL;
+	if ((r = policy_users(&d->cfg->policy, id, &ctx, &users, &n)) != 0) {
 		log_error("policy_users: %s", err_str(r));
 		reply_internal(req, "cannot evaluate the policy");
 		goto out;

@@ -15,9 +15,12 @@
 #include "audit.h"
 #include "check.h"
 #include "conf.h"
+#include "control.h"
 #include "daemon.h"
 #include "err.h"
 #include "log.h"
+#include "notify.h"
+#include "ocsp.h"
 #include "pamsock.h"
 #include "privs.h"
 #include "server.h"
@@ -103,6 +106,22 @@ on_expire(evutil_socket_t fd, short what, void *arg)
 	if ((n = tstore_expire(d->tickets, time(NULL))) != 0)
 		log_debug("%zu tickets expired, %zu outstanding", n,
 		    tstore_count(d->tickets));
+	/* Handshakes refresh the CRLs too; this reports a broken CRL file
+	 * even when nobody connects. Errors are logged there. */
+	(void)trust_refresh(d->trust, time(NULL));
+}
+
+/* SIGHUP: reload, which also reopens the audit file (log rotation). */
+static void
+on_sighup(struct daemon *d)
+{
+	char err[1024];
+
+	log_notice("event=reload-requested via=SIGHUP");
+	/* daemon_reload has logged a refusal with its reason; the running
+	 * configuration stays. */
+	if (daemon_reload(d, err, sizeof(err)) != 0)
+		return;
 }
 
 static void
@@ -113,7 +132,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	switch (sig) {
 	case SIGHUP:
-		log_notice("SIGHUP: reload not supported yet");
+		on_sighup(d);
 		break;
 	case SIGTERM:
 	case SIGINT:
@@ -145,6 +164,156 @@ fail:
 	return ERR_INTERNAL;
 }
 
+/* --- TLS context and reload ------------------------------------------------ */
+
+/* A TLS server context for cfg that owns its trust (control_adopt_ctx):
+ * after a reload, a connection still on the old context keeps the trust
+ * its verify callback borrows. *ctxp is the caller's; *trustp is
+ * borrowed from it. */
+static int
+tls_new(struct daemon *d, const struct config *cfg, SSL_CTX **ctxp,
+    struct trust **trustp, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = NULL;
+	struct trust *t = NULL;
+	int r;
+
+	if ((r = tls_server_ctx_new(&cfg->tls, &ctx, &t, err, errlen)) != 0)
+		return r;
+	if ((r = control_adopt_ctx(d, ctx, t)) != 0) {
+		snprintf(err, errlen, "tls: %s", err_str(r));
+		SSL_CTX_free(ctx);
+		trust_free(&t);
+		return r;
+	}
+	*ctxp = ctx;
+	*trustp = t;
+	return 0;
+}
+
+static int
+same_list(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++) {
+		if (strcmp(a[i], b[i]) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* What was bound, created or dropped to before the privilege drop cannot
+ * change without a restart: a reload that asks for it is refused rather
+ * than half applied. */
+static int
+reload_fixed(const struct config *old, const struct config *new, char *err,
+    size_t errlen)
+{
+	const char *what = NULL;
+
+	if (!same_list(old->listen, old->n_listen, new->listen, new->n_listen))
+		what = "listen";
+	else if (strcmp(old->pam_socket, new->pam_socket) != 0)
+		what = "pam_socket";
+	else if (strcmp(old->control_socket, new->control_socket) != 0)
+		what = "control_socket";
+	else if (strcmp(old->user, new->user) != 0)
+		what = "user";
+	if (what == NULL)
+		return 0;
+	snprintf(err, errlen, "%s: %s changed: that needs a restart of %s, "
+	    "not a reload", new->file, what, DAEMON_NAME);
+	return ERR_CONFIG;
+}
+
+/* The open audit descriptor is still the file at path: not rotated. */
+static int
+audit_is_current(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fd >= 0 && fstat(fd, &a) == 0 && lstat(path, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* A reload reopens the audit file when it was rotated (moved away, then
+ * SIGHUP) or renamed in the config, creating it anew; an unchanged file
+ * keeps its descriptor (after the privilege drop the daemon may not be
+ * able to open the one root created). A reopen that fails keeps the old
+ * descriptor, so records still land somewhere, and says so. */
+static void
+reopen_audit(struct daemon *d, const struct config *cfg)
+{
+	char err[1024] = "";
+	int fd = -1;
+
+	if (cfg->audit.file == NULL) {
+		if (d->audit.fd >= 0)
+			close(d->audit.fd);
+		d->audit.fd = -1;
+		return;
+	}
+	if (audit_is_current(d->audit.fd, cfg->audit.file))
+		return;
+	if (audit_open(cfg->audit.file, &fd, err, sizeof(err)) != 0) {
+		log_error("event=audit-reopen-failed reason=\"%s\" "
+		    "action=\"keeping the old file\"", err);
+		return;
+	}
+	if (d->audit.fd >= 0)
+		close(d->audit.fd);
+	d->audit.fd = fd;
+}
+
+int
+daemon_reload(struct daemon *d, char *err, size_t errlen)
+{
+	struct config *cfg = NULL;
+	struct trust *trust = NULL;
+	SSL_CTX *ctx = NULL;
+	char *file = NULL;
+	int r = ERR_NOMEM;
+
+	snprintf(err, errlen, "out of memory");
+	if ((file = strdup(d->cfg->file)) == NULL)
+		goto out;
+	if ((r = config_check(file, &cfg, err, errlen)) != 0 ||
+	    (r = reload_fixed(d->cfg, cfg, err, errlen)) != 0 ||
+	    (r = tls_new(d, cfg, &ctx, &trust, err, errlen)) != 0)
+		goto out;
+	reopen_audit(d, cfg);
+	/* The swap. Connections mid-handshake hold a reference to the old
+	 * context (and through it the old trust); the ticket store stays,
+	 * and redemptions check the new policy. */
+	SSL_CTX_free(d->ssl_ctx);
+	d->ssl_ctx = ctx;
+	d->trust = trust;
+	ctx = NULL;
+	config_free(&d->cfg);
+	d->cfg = cfg;
+	cfg = NULL;
+	d->debug = d->debug_opt || d->cfg->debug;
+	log_init(DAEMON_NAME, 1, d->foreground, d->debug);
+	d->loaded = time(NULL);
+	d->stats.reloads++;
+	log_notice("event=reloaded config=%s rules=%zu", file,
+	    d->cfg->policy.n_rules);
+	err[0] = '\0';
+	r = 0;
+out:
+	if (r != 0) {
+		d->stats.reloads_failed++;
+		log_error("event=reload-refused config=%s reason=\"%s\" "
+		    "action=\"the running configuration stays\"",
+		    file != NULL ? file : "?", err);
+	}
+	SSL_CTX_free(ctx);
+	config_free(&cfg);
+	free(file);
+	return r;
+}
+
 /* --- start-up ------------------------------------------------------------ */
 
 static int
@@ -157,9 +326,11 @@ load(struct daemon *d, const struct opts *o)
 		log_error("%s", err);
 		return r;
 	}
+	d->debug_opt = o->debug;
 	d->debug = o->debug || d->cfg->debug;
+	d->loaded = time(NULL);
 	log_init(DAEMON_NAME, 1, 1, d->debug);
-	if ((r = tls_server_ctx_new(&d->cfg->tls, &d->ssl_ctx, &d->trust, err,
+	if ((r = tls_new(d, d->cfg, &d->ssl_ctx, &d->trust, err,
 	    sizeof(err))) != 0) {
 		log_error("%s", err);
 		return r;
@@ -199,9 +370,16 @@ start(struct daemon *d, const struct opts *o)
 	}
 	if ((r = server_start(d)) != 0)
 		return r;
+	/* Always there, so that a reload may turn OCSP on. */
+	if ((r = ocsp_new(d->base, &d->ocsp)) != 0) {
+		log_error("cannot create the OCSP client: %s", err_str(r));
+		return r;
+	}
 	if ((r = privs_target_uid(d->cfg->user, &run_uid)) != 0)
 		return r;
 	if ((r = pamsock_open(d, run_uid, &d->pam)) != 0)
+		return r;
+	if ((r = control_open(d, run_uid, &d->ctl)) != 0)
 		return r;
 	if ((r = open_audit(d)) != 0)
 		return r;
@@ -270,7 +448,10 @@ log_ready(const struct daemon *d)
 static void
 daemon_clear(struct daemon *d)
 {
+	control_free(&d->ctl);
 	pamsock_free(&d->pam);
+	/* Before the server: requests waiting for OCSP are answered. */
+	ocsp_free(&d->ocsp);
 	server_stop(d);
 	for (size_t i = 0; i < sizeof(d->ev_sig) / sizeof(d->ev_sig[0]); i++) {
 		if (d->ev_sig[i] != NULL)
@@ -280,8 +461,9 @@ daemon_clear(struct daemon *d)
 		event_free(d->ev_expire);
 	if (d->base != NULL)
 		event_base_free(d->base);
+	/* The trust goes with the context's last reference. */
 	SSL_CTX_free(d->ssl_ctx);
-	trust_free(&d->trust);
+	d->trust = NULL;
 	tstore_free(&d->tickets);
 	config_free(&d->cfg);
 	if (d->audit.fd >= 0)
@@ -295,7 +477,9 @@ main(int argc, char **argv)
 {
 	struct daemon d = { .audit = { .fd = -1 } };
 	struct opts o = { 0 };
+	char *abs_file = NULL;
 	int status = EXIT_FAILURE;
+	int loop;
 
 	if (parse_args(argc, argv, &o) != 0) {
 		usage();
@@ -303,6 +487,9 @@ main(int argc, char **argv)
 	}
 	if (o.test)
 		return check_config(&o);
+	/* A reload re-reads the file after the detach's chdir("/"). */
+	if ((abs_file = realpath(o.file, NULL)) != NULL)
+		o.file = abs_file;
 
 	/* Sockets and the audit file are created with no access for
 	 * others; each gets its exact mode explicitly. */
@@ -310,6 +497,10 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	d.foreground = o.foreground;
 	d.audit.to_stderr = o.foreground;
+	d.started = time(NULL);
+	/* In the foreground under systemd or a supervisor, stderr is the
+	 * log: "<N>message" lines, the journal adds time and name. */
+	log_set_journal(o.foreground && !isatty(STDERR_FILENO));
 	/* Until it detaches, start-up errors go to the terminal as well. */
 	log_init(DAEMON_NAME, 1, 1, o.debug);
 	if (start(&d, &o) != 0)
@@ -317,7 +508,10 @@ main(int argc, char **argv)
 	if (!d.foreground && detach(&d) != 0)
 		goto out;
 	log_ready(&d);
-	if (event_base_dispatch(d.base) < 0) {
+	(void)notify_ready();
+	loop = event_base_dispatch(d.base);
+	(void)notify_stopping();
+	if (loop < 0) {
 		log_error("event loop failed");
 		goto out;
 	}
@@ -325,5 +519,6 @@ main(int argc, char **argv)
 out:
 	daemon_clear(&d);
 	libevent_global_shutdown();
+	free(abs_file);
 	return status;
 }

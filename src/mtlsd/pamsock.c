@@ -183,6 +183,8 @@ answer_redeem_denied(struct pamconn *c, struct audit_rec *rec,
     uint32_t reason)
 {
 	rec->event = AUDIT_REDEEM_DENIED;
+	daemon_tally_add(&c->ps->d->stats.redeem_refused,
+	    proto_deny_str(reason));
 	if (rec->reason == NULL)
 		rec->reason = proto_deny_str(reason);
 	if (audit_record(&c->ps->d->audit, rec) != 0)
@@ -237,6 +239,7 @@ answer_redeem(struct pamconn *c, const struct proto_redeem *rd)
 	struct audit_rec rec = { 0 };
 	struct ticket_grant *g = NULL;
 	struct buf *ok = NULL;
+	struct policy_ctx ctx = { 0 };
 	struct decision dec;
 	uint32_t reason = DENY_INTERNAL;
 	int r;
@@ -256,7 +259,14 @@ answer_redeem(struct pamconn *c, const struct proto_redeem *rd)
 		r = answer_redeem_denied(c, &rec, reason);
 		goto out;
 	}
-	if (policy_decide(&cfg->policy, g->id, rd->user, &dec) != 0 ||
+	/* services and from are enforced here, at the login itself; an
+	 * empty rhost (a local service) is an unknown address. */
+	ctx.user = rd->user;
+	ctx.check_service = 1;
+	ctx.service = rd->service;
+	ctx.check_addr = 1;
+	ctx.addr = rd->rhost;
+	if (policy_decide(&cfg->policy, g->id, &ctx, &dec) != 0 ||
 	    !dec.granted || dec.rule == NULL) {
 		rec.reason = dec.reason;
 		r = answer_redeem_denied(c, &rec, DENY_NOT_ALLOWED);
@@ -278,6 +288,7 @@ answer_redeem(struct pamconn *c, const struct proto_redeem *rd)
 		r = answer_redeem_denied(c, &rec, DENY_INTERNAL);
 		goto out;
 	}
+	c->ps->d->stats.redeemed++;
 	r = answer_ok(c, ok);
 out:
 	buf_free(&ok);

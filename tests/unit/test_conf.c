@@ -480,7 +480,9 @@ test_rule_errors(void **state)
 	    "characters");
 	assert_load_error(TLS_OK "rules = ( { name = \"alice\"; "
 	    "users = [ \"root\" ]; } );\n", 2,
-	    "rule 'alice': missing required key 'subject'");
+	    "rule 'alice': no match key (one of subject, subject_attrs, "
+	    "issuer, san_email, san_email_domain, san_dns, san_uri, serial, "
+	    "fingerprint, policy_oid)");
 	assert_load_error(TLS_OK "rules = (\n"
 	    "  { name = \"alice\";\n"
 	    "    subject = \"not a DN\";\n"
@@ -760,6 +762,234 @@ test_split_listen_bad(void **state)
 	    ERR_TOOLONG);
 }
 
+/* A rule with each match key and grant feature, as the daemon reads it. */
+static void
+test_rule_keys_load(void **state)
+{
+	struct config *c;
+	const struct rule *r;
+
+	(void)state;
+	c = assert_loads(TLS_OK "rules = (\n"
+	    " { name = \"ops\"; subject_attrs = { o = \"Example\"; "
+	    "OU = [ \"ops\", \"admins\" ]; userId = \"al\"; };\n"
+	    "   users = [ \"%{cn}\", \"admin\", \"%{uid}\", \"%{email.local}\" ];\n"
+	    "   services = [ \"sshd\", \"sudo\" ];\n"
+	    "   from = [ \"10.0.0.0/8\", \"::1\", \"2001:db8::/32\" ]; },\n"
+	    " { name = \"no\"; subject_attrs = { OU = \"contractors\"; }; "
+	    "deny = true; },\n"
+	    " { name = \"k\"; issuer = \"cn=Root, o=Example\"; "
+	    "san_email = \"Al@Example.ORG\"; san_email_domain = \"Corp.Example\";"
+	    " san_dns = \"WS1.example.org\"; "
+	    "san_uri = \"spiffe://example.org/admin/Al\"; serial = \"00:0a:bC\";"
+	    " fingerprint = \"SHA256:" "AB:CD:EF:01:23:45:67:89:ab:cd:ef:01:23:45:"
+	    "67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89\"; "
+	    "policy_oid = \"1.3.6.1.4.1.99999.1\"; users = [ \"root\" ]; }\n"
+	    ");\n");
+	assert_int_equal(c->policy.n_rules, 3);
+	assert_non_null(c->policy.index);
+	r = &c->policy.rules[0];
+	assert_null(r->subject);
+	assert_int_equal(r->n_attrs, 4);
+	assert_string_equal(r->attrs[0].type, "O");
+	assert_string_equal(r->attrs[1].type, "OU");
+	assert_string_equal(r->attrs[1].value, "ops");
+	assert_string_equal(r->attrs[2].value, "admins");
+	assert_string_equal(r->attrs[3].type, "UID");
+	assert_int_equal(r->n_users, 4);
+	assert_string_equal(r->users[0], "%{cn}");
+	assert_int_equal(r->n_services, 2);
+	assert_string_equal(r->services[1], "sudo");
+	assert_int_equal(r->n_from, 3);
+	assert_int_equal(r->from[0].prefix, 8);
+	assert_int_equal(r->from[1].prefix, 128);
+	assert_int_equal(r->deny, 0);
+	r = &c->policy.rules[1];
+	assert_int_equal(r->deny, 1);
+	assert_int_equal(r->n_users, 0);
+	r = &c->policy.rules[2];
+	assert_string_equal(r->issuer, "CN=Root,O=Example");
+	assert_string_equal(r->san_email, "Al@example.org");
+	assert_string_equal(r->san_email_domain, "corp.example");
+	assert_string_equal(r->san_dns, "ws1.example.org");
+	assert_string_equal(r->san_uri, "spiffe://example.org/admin/Al");
+	assert_string_equal(r->serial, "0ABC");
+	assert_string_equal(r->fingerprint, "sha256:abcdef0123456789abcdef01"
+	    "23456789abcdef0123456789abcdef0123456789");
+	assert_string_equal(r->policy_oid, "1.3.6.1.4.1.99999.1");
+	config_free(&c);
+}
+
+static void
+test_rule_serial_forms(void **state)
+{
+	static const char *const in[] = { "0", "00:00", "1", "ff", "0FF",
+	    "1:00", "000102" };
+	static const char *const want[] = { "00", "00", "01", "FF", "FF",
+	    "0100", "0102" };
+	struct config *c;
+	char text[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		snprintf(text, sizeof(text), TLS_OK "rules = ( { name = \"s\"; "
+		    "serial = \"%s\"; users = [ \"root\" ]; } );\n", in[i]);
+		/* "1:00" has a colon inside a pair: refused below. */
+		if (strcmp(in[i], "1:00") == 0)
+			continue;
+		c = assert_loads(text);
+		assert_string_equal(c->policy.rules[0].serial, want[i]);
+		config_free(&c);
+	}
+}
+
+#define RULE_ERR(body) TLS_OK "rules = (\n { name = \"r\";\n " body " } );\n"
+
+static void
+test_rule_key_errors(void **state)
+{
+	(void)state;
+	assert_load_error(RULE_ERR("users = [ \"root\" ];"), 3,
+	    "rule 'r': no match key (one of subject, subject_attrs, issuer, "
+	    "san_email, san_email_domain, san_dns, san_uri, serial, "
+	    "fingerprint, policy_oid)");
+	assert_load_error(RULE_ERR("deny = true;"), 3,
+	    "rule 'r': no match key (one of subject, subject_attrs, issuer, "
+	    "san_email, san_email_domain, san_dns, san_uri, serial, "
+	    "fingerprint, policy_oid)");
+	assert_load_error(RULE_ERR("issuer = \"not a DN\"; users = [ \"x\" ];"),
+	    4, "rule 'r': issuer: invalid DN");
+	assert_load_error(RULE_ERR("subject = \"\"; users = [ \"x\" ];"), 4,
+	    "rule 'r': subject must not be empty");
+	assert_load_error(RULE_ERR("subject_attrs = { };"), 4,
+	    "rule 'r': subject_attrs must be a non-empty group "
+	    "{ TYPE = \"value\"; ... }");
+	assert_load_error(RULE_ERR("subject_attrs = \"OU=ops\";"), 4,
+	    "rule 'r': subject_attrs must be a non-empty group "
+	    "{ TYPE = \"value\"; ... }");
+	assert_load_error(RULE_ERR("subject_attrs = { nosuchattr = \"x\"; };"),
+	    4, "rule 'r': subject_attrs: unknown attribute type 'nosuchattr'");
+	assert_load_error(RULE_ERR("subject_attrs = { OU = 5; };"), 4,
+	    "rule 'r': subject_attrs: OU must be a non-empty string or list "
+	    "of strings");
+	assert_load_error(RULE_ERR("subject_attrs = { OU = [ ]; };"), 4,
+	    "rule 'r': subject_attrs: OU must be a non-empty string or list "
+	    "of strings");
+	assert_load_error(RULE_ERR("subject_attrs = { OU = [ \"a\", \"\" ]; };"),
+	    4, "rule 'r': subject_attrs: OU must be a non-empty string or "
+	    "list of strings");
+	assert_load_error(RULE_ERR("san_email = \"alice\"; users = [ \"x\" ];"),
+	    4, "rule 'r': san_email: not a valid email address");
+	assert_load_error(RULE_ERR("san_email = \"@x.org\"; users = [ \"x\" ];"),
+	    4, "rule 'r': san_email: not a valid email address");
+	assert_load_error(RULE_ERR("san_email_domain = \"a@x.org\"; "
+	    "users = [ \"x\" ];"), 4,
+	    "rule 'r': san_email_domain: not a valid domain name");
+	assert_load_error(RULE_ERR("san_dns = \"a b\"; users = [ \"x\" ];"),
+	    4, "rule 'r': san_dns: not a valid domain name");
+	assert_load_error(RULE_ERR("san_uri = 5; users = [ \"x\" ];"), 4,
+	    "rule 'r': san_uri must be a string");
+	assert_load_error(RULE_ERR("serial = \"xyz\"; users = [ \"x\" ];"), 4,
+	    "rule 'r': serial: not a hex number (up to 40 bytes, colons "
+	    "allowed between bytes)");
+	assert_load_error(RULE_ERR("serial = \"1:00\"; users = [ \"x\" ];"), 4,
+	    "rule 'r': serial: not a hex number (up to 40 bytes, colons "
+	    "allowed between bytes)");
+	assert_load_error(RULE_ERR("serial = \"ab::cd\"; users = [ \"x\" ];"),
+	    4, "rule 'r': serial: not a hex number (up to 40 bytes, colons "
+	    "allowed between bytes)");
+	assert_load_error(RULE_ERR("fingerprint = \"abcd\"; users = [ \"x\" ];"),
+	    4, "rule 'r': fingerprint: not \"sha256:\" and 64 hex digits");
+	assert_load_error(RULE_ERR("fingerprint = \"sha256:" "0123456789abcdef"
+	    "0123456789abcdef0123456789abcdef0123456789abcde\"; "
+	    "users = [ \"x\" ];"), 4,
+	    "rule 'r': fingerprint: not \"sha256:\" and 64 hex digits");
+	assert_load_error(RULE_ERR("fingerprint = \"sha1:" "0123456789abcdef"
+	    "0123456789abcdef01234567\"; users = [ \"x\" ];"), 4,
+	    "rule 'r': fingerprint: not \"sha256:\" and 64 hex digits");
+	assert_load_error(RULE_ERR("policy_oid = \"anyPolicy\"; "
+	    "users = [ \"x\" ];"), 4, "rule 'r': policy_oid: not a dotted OID");
+	assert_load_error(RULE_ERR("policy_oid = \"1.02\"; users = [ \"x\" ];"),
+	    4, "rule 'r': policy_oid: not a dotted OID");
+}
+
+static void
+test_rule_grant_errors(void **state)
+{
+	(void)state;
+	assert_load_error(RULE_ERR("subject = \"CN=a\";\n users = [ \"%{CN}\" ];"),
+	    5, "rule 'r': users: unknown template '%{CN}' (known: %{cn}, "
+	    "%{uid}, %{email.local})");
+	assert_load_error(RULE_ERR("subject = \"CN=a\";\n "
+	    "users = [ \"u%{cn}\" ];"), 5, "rule 'r': users: unknown template "
+	    "'u%{cn}' (known: %{cn}, %{uid}, %{email.local})");
+	assert_load_error(RULE_ERR("subject = \"CN=a\"; deny = true;\n "
+	    "users = [ ];"), 5,
+	    "rule 'r': users must be a non-empty list of user names");
+	assert_load_error(RULE_ERR("subject = \"CN=a\"; deny = 1;"), 4,
+	    "rule 'r': deny must be true or false");
+	assert_load_error(RULE_ERR("subject = \"CN=a\"; users = [ \"x\" ];\n "
+	    "services = [ ];"), 5,
+	    "rule 'r': services must be a non-empty list of PAM service names");
+	assert_load_error(RULE_ERR("subject = \"CN=a\"; users = [ \"x\" ];\n "
+	    "services = \"sshd\";"), 5,
+	    "rule 'r': services must be a non-empty list of PAM service names");
+	assert_load_error(RULE_ERR("subject = \"CN=a\"; users = [ \"x\" ];\n "
+	    "services = [ \"ss hd\" ];"), 5,
+	    "rule 'r': services: 'ss hd' is not one of PAM service names");
+	assert_load_error(RULE_ERR("subject = \"CN=a\"; users = [ \"x\" ];\n "
+	    "from = [ \"10.0.0.0/8\",\n \"10.0.0.1/8\" ];"), 6,
+	    "rule 'r': from: '10.0.0.1/8' is not an address or ADDR/PREFIX "
+	    "network (with no host bits set)");
+	assert_load_error(RULE_ERR("subject = \"CN=a\"; users = [ \"x\" ];\n "
+	    "from = [ \"example.org\" ];"), 5,
+	    "rule 'r': from: 'example.org' is not an address or ADDR/PREFIX "
+	    "network (with no host bits set)");
+	assert_load_error(RULE_ERR("subject = \"CN=a\"; users = [ \"x\" ];\n "
+	    "from = [ \"::1/129\" ];"), 5,
+	    "rule 'r': from: '::1/129' is not an address or ADDR/PREFIX "
+	    "network (with no host bits set)");
+	assert_load_error(RULE_ERR("subject = \"CN=a\"; users = [ \"x\" ];\n "
+	    "from = [ ];"), 5,
+	    "rule 'r': from must be a non-empty list of networks");
+	assert_load_error(RULE_ERR("subject = \"CN=a\"; users = [ \"x\" ];\n "
+	    "source = [ \"::1\" ];"), 5, "rule 'r': unknown key 'source'");
+}
+
+/* A decision through a loaded config: the index built at load time is
+ * used, and gives the decision a full scan gives. */
+static void
+test_loaded_policy_decides(void **state)
+{
+	struct config *c;
+	struct ident id;
+	struct ident_ava avas[] = { { "O", "Example" }, { "OU", "ops" },
+	    { "CN", "carol" } };
+	char subject[] = "CN=carol,OU=ops,O=Example";
+	struct policy_ctx ctx = { .user = "carol", .check_service = 1,
+	    .service = "sshd", .check_addr = 1, .addr = "10.1.1.1" };
+	struct decision d;
+
+	(void)state;
+	c = assert_loads(TLS_OK "rules = (\n"
+	    " { name = \"ops\"; subject_attrs = { O = \"Example\"; "
+	    "OU = \"ops\"; }; users = [ \"%{cn}\" ]; services = [ \"sshd\" ];"
+	    " from = [ \"10.0.0.0/8\" ]; },\n"
+	    " { name = \"x\"; subject = \"CN=x\"; users = [ \"carol\" ]; }\n"
+	    ");\n");
+	memset(&id, 0, sizeof(id));
+	id.subject = subject;
+	id.avas = avas;
+	id.n_avas = 3;
+	assert_int_equal(policy_decide(&c->policy, &id, &ctx, &d), 0);
+	assert_string_equal(d.rule->name, "ops");
+	assert_int_equal(d.n_evaluated, 1);
+	ctx.addr = "192.168.1.1";
+	assert_int_equal(policy_decide(&c->policy, &id, &ctx, &d), ERR_DENIED);
+	config_free(&c);
+}
+
 int
 main(void)
 {
@@ -781,6 +1011,11 @@ main(void)
 		cmocka_unit_test(test_rules_dir_order),
 		cmocka_unit_test(test_rules_dir_duplicates),
 		cmocka_unit_test(test_rules_dir_bad_files),
+		cmocka_unit_test(test_rule_keys_load),
+		cmocka_unit_test(test_rule_serial_forms),
+		cmocka_unit_test(test_rule_key_errors),
+		cmocka_unit_test(test_rule_grant_errors),
+		cmocka_unit_test(test_loaded_policy_decides),
 		cmocka_unit_test(test_split_listen_good),
 		cmocka_unit_test(test_split_listen_bad),
 	};

@@ -633,6 +633,120 @@ test_ident_nul_refused(void **state)
 	X509_free(x);
 }
 
+/* The subject attribute by attribute: every AVA of a multi-valued RDN,
+ * types in dn_attr_type form; the emails' local parts. */
+static void
+test_ident_avas_locals(void **state)
+{
+	static const struct tc_ava subject[] = {
+		{ "O", "Example", 0, 0 }, { "OU", "ops", 0, 0 },
+		{ "UID", "al", 0, 1 }, { "CN", "alice", 0, 0 },
+	};
+	static const struct tc_san sans[] = {
+		{ GEN_EMAIL, "Alice.S@example.com", 0 },
+		{ GEN_EMAIL, "no-at-sign", 0 },
+	};
+	struct pki *p = *state;
+	struct tc_leaf spec = {
+		.subject = subject, .n_subject = ARRAY_LEN(subject),
+		.not_before = -60, .not_after = 3600, .eku = TC_EKU_CLIENT,
+		.sans = sans, .n_sans = ARRAY_LEN(sans),
+	};
+	X509 *x;
+	struct ident *id = NULL;
+
+	assert_non_null(x = tc_leaf_new(&spec, p->key, p->ca, p->ca_key));
+	assert_int_equal(ident_from_x509(x, &id), 0);
+	assert_string_equal(id->subject, "CN=alice,OU=ops+UID=al,O=Example");
+	assert_int_equal(id->n_avas, 4);
+	assert_string_equal(id->avas[0].type, "O");
+	assert_string_equal(id->avas[0].value, "Example");
+	assert_string_equal(id->avas[2].type, "UID");
+	assert_string_equal(id->avas[2].value, "al");
+	assert_string_equal(id->avas[3].type, "CN");
+	assert_int_equal(id->n_san_email, 2);
+	assert_string_equal(id->san_email_local[0], "Alice.S");
+	assert_null(id->san_email_local[1]);
+	assert_int_equal(id->n_policy_oids, 0);
+	ident_free(&id);
+	X509_free(x);
+}
+
+static void
+add_policy(CERTIFICATEPOLICIES *cps, const char *oid)
+{
+	POLICYINFO *pi = POLICYINFO_new();
+
+	assert_non_null(pi);
+	ASN1_OBJECT_free(pi->policyid);
+	assert_non_null(pi->policyid = OBJ_txt2obj(oid, 1));
+	assert_true(sk_POLICYINFO_push(cps, pi) > 0);
+}
+
+static void
+test_ident_policy_oids(void **state)
+{
+	struct pki *p = *state;
+	X509 *x = leaf(p, "05", NULL, 0);
+	CERTIFICATEPOLICIES *cps = CERTIFICATEPOLICIES_new();
+	struct ident *id = NULL;
+
+	assert_non_null(cps);
+	add_policy(cps, "1.3.6.1.4.1.99999.1");
+	add_policy(cps, "2.5.29.32.0");
+	assert_int_equal(X509_add1_ext_i2d(x, NID_certificate_policies, cps, 0,
+	    X509V3_ADD_DEFAULT), 1);
+	CERTIFICATEPOLICIES_free(cps);
+	assert_true(X509_sign(x, p->ca_key, EVP_sha256()) > 0);
+	assert_int_equal(ident_from_x509(x, &id), 0);
+	assert_int_equal(id->n_policy_oids, 2);
+	assert_string_equal(id->policy_oids[0], "1.3.6.1.4.1.99999.1");
+	assert_string_equal(id->policy_oids[1], "2.5.29.32.0");
+	ident_free(&id);
+	X509_free(x);
+}
+
+static void
+test_dn_attr_type(void **state)
+{
+	char out[IDENT_TYPE_MAX];
+
+	(void)state;
+	assert_int_equal(dn_attr_type("cn", out), 0);
+	assert_string_equal(out, "CN");
+	assert_int_equal(dn_attr_type("commonName", out), 0);
+	assert_string_equal(out, "CN");
+	assert_int_equal(dn_attr_type("2.5.4.11", out), 0);
+	assert_string_equal(out, "OU");
+	assert_int_equal(dn_attr_type("userId", out), 0);
+	assert_string_equal(out, "UID");
+	assert_int_equal(dn_attr_type("1.2.3.4.5", out), 0);
+	assert_string_equal(out, "1.2.3.4.5");
+	assert_int_equal(dn_attr_type("nosuchattr", out), ERR_INVALID);
+	assert_int_equal(dn_attr_type("c n", out), ERR_INVALID);
+	assert_int_equal(dn_attr_type("", out), ERR_INVALID);
+	assert_int_equal(dn_attr_type(NULL, out), ERR_INVALID);
+}
+
+static void
+test_oid_normalize(void **state)
+{
+	char *o = NULL;
+
+	(void)state;
+	assert_int_equal(ident_oid_normalize("1.3.6.1.4.1.99999.1", &o), 0);
+	assert_string_equal(o, "1.3.6.1.4.1.99999.1");
+	free(o);
+	assert_int_equal(ident_oid_normalize("2.5.29.32.0", &o), 0);
+	assert_string_equal(o, "2.5.29.32.0");
+	free(o);
+	assert_int_equal(ident_oid_normalize("anyPolicy", &o), ERR_INVALID);
+	assert_int_equal(ident_oid_normalize("1", &o), ERR_INVALID);
+	assert_int_equal(ident_oid_normalize("1.02.3", &o), ERR_INVALID);
+	assert_int_equal(ident_oid_normalize("1..3", &o), ERR_INVALID);
+	assert_int_equal(ident_oid_normalize("1.3.", &o), ERR_INVALID);
+}
+
 int
 main(void)
 {
@@ -658,6 +772,10 @@ main(void)
 		cmocka_unit_test(test_ident_serial),
 		cmocka_unit_test(test_ident_fingerprint),
 		cmocka_unit_test(test_ident_nul_refused),
+		cmocka_unit_test(test_ident_avas_locals),
+		cmocka_unit_test(test_ident_policy_oids),
+		cmocka_unit_test(test_dn_attr_type),
+		cmocka_unit_test(test_oid_normalize),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

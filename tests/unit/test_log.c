@@ -424,6 +424,39 @@ test_ossl_check(void **state)
 	    IDENT ": error: two: no OpenSSL error reported\n");
 }
 
+/* ---- journal mode (mtlsd -f, stderr not a terminal) -------------------- */
+
+/* "<N>message": the syslog priority, no ident, no level word; it
+ * survives log_init, sanitising and the debug switch still apply; off
+ * again gives the plain lines back. */
+static void
+test_journal(void **state)
+{
+	struct capture c;
+
+	(void)state;
+	assert_int_equal(log_journal(), 0);
+	log_set_journal(1);
+	assert_int_equal(log_journal(), 1);
+	log_init(IDENT, 0, 1, 0);
+	capture_start(&c);
+	log_error("event=x reason=\"%s\"", "a\nb");
+	log_warn("w");
+	log_notice("n");
+	log_info("i");
+	log_debug("dropped");
+	log_msg(LOG_AUTHPRIV | LOG_CRIT, __func__, "facility bits dropped");
+	capture_end(&c);
+	log_set_journal(0);
+	assert_string_equal(c.out, "<3>event=x reason=\"a?b\"\n<4>w\n<5>n\n"
+	    "<6>i\n<2>facility bits dropped\n");
+
+	capture_start(&c);
+	log_error("plain again");
+	capture_end(&c);
+	assert_string_equal(c.out, IDENT ": error: plain again\n");
+}
+
 int
 main(void)
 {
@@ -443,6 +476,7 @@ main(void)
 		cmocka_unit_test_setup(test_ossl_empty_queue, setup),
 		cmocka_unit_test_setup(test_ossl_out_bounds, setup),
 		cmocka_unit_test_setup(test_ossl_check, setup),
+		cmocka_unit_test_setup(test_journal, setup),
 	};
 
 	return cmocka_run_group_tests(tests, setup_group, NULL);

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
 #include "testcert.h"
@@ -183,6 +185,8 @@ tc_leaf_new(const struct tc_leaf *spec, EVP_PKEY *key, const X509 *ca,
 	X509_NAME *name = NULL;
 	X509 *x = NULL;
 	const char *eku = eku_value(spec->eku);
+	const char *ku = spec->key_usage != NULL ? spec->key_usage :
+	    "critical,digitalSignature";
 
 	if ((name = name_new(spec->subject, spec->n_subject)) == NULL)
 		goto fail;
@@ -190,11 +194,12 @@ tc_leaf_new(const struct tc_leaf *spec, EVP_PKEY *key, const X509 *ca,
 	    : "01", spec->not_before, spec->not_after)) == NULL)
 		goto fail;
 	if (!add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE") ||
-	    !add_ext(x, ca, NID_key_usage, "critical,digitalSignature") ||
+	    (ku[0] != '\0' && !add_ext(x, ca, NID_key_usage, ku)) ||
 	    (eku != NULL && !add_ext(x, ca, NID_ext_key_usage, eku)) ||
 	    !add_sans(x, spec->sans, spec->n_sans))
 		goto fail;
-	if (X509_sign(x, ca_key != NULL ? ca_key : key, EVP_sha256()) <= 0)
+	if (X509_sign(x, ca_key != NULL ? ca_key : key,
+	    spec->md != NULL ? spec->md : EVP_sha256()) <= 0)
 		goto fail;
 	X509_NAME_free(name);
 	return x;
@@ -228,6 +233,13 @@ X509_CRL *
 tc_crl_new(const X509 *ca, EVP_PKEY *ca_key, const char *const *serials,
     size_t n_serials)
 {
+	return tc_crl_new_at(ca, ca_key, serials, n_serials, -3600, DAY);
+}
+
+X509_CRL *
+tc_crl_new_at(const X509 *ca, EVP_PKEY *ca_key, const char *const *serials,
+    size_t n_serials, long last_update, long next_update)
+{
 	X509_CRL *crl = NULL;
 	ASN1_TIME *last = NULL, *next = NULL;
 	ASN1_INTEGER *number = NULL;
@@ -236,8 +248,8 @@ tc_crl_new(const X509 *ca, EVP_PKEY *ca_key, const char *const *serials,
 	size_t i;
 
 	if ((crl = X509_CRL_new()) == NULL ||
-	    (last = X509_gmtime_adj(NULL, -3600)) == NULL ||
-	    (next = X509_gmtime_adj(NULL, DAY)) == NULL ||
+	    (last = X509_gmtime_adj(NULL, last_update)) == NULL ||
+	    (next = X509_gmtime_adj(NULL, next_update)) == NULL ||
 	    (number = serial_new("01")) == NULL)
 		goto fail;
 	if (!X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
@@ -353,4 +365,84 @@ tc_file_free(char **path)
 	unlink(*path);
 	free(*path);
 	*path = NULL;
+}
+
+EVP_PKEY *
+tc_rsa_key_new(unsigned bits)
+{
+	return EVP_RSA_gen(bits);
+}
+
+EVP_PKEY *
+tc_ec_key_new(const char *curve)
+{
+	return EVP_EC_gen(curve);
+}
+
+/* Writes to a new file beside path, then renames it over path. */
+static int
+replace_with(const char *path, X509 *const *certs, size_t n_certs,
+    X509_CRL *const *crls, size_t n_crls, const char *text)
+{
+	char *tmp = NULL;
+	BIO *bio = NULL;
+	size_t i, len;
+	int ok = 0;
+
+	if (asprintf(&tmp, "%s.new", path) < 0)
+		return -1;
+	if ((bio = BIO_new_file(tmp, "w")) == NULL)
+		goto out;
+	ok = 1;
+	for (i = 0; i < n_certs && ok; i++)
+		ok = PEM_write_bio_X509(bio, certs[i]);
+	for (i = 0; i < n_crls && ok; i++)
+		ok = PEM_write_bio_X509_CRL(bio, crls[i]);
+	if (ok && text != NULL) {
+		len = strlen(text);
+		ok = len <= INT_MAX && BIO_write(bio, text, (int)len) == (int)len;
+	}
+	if (BIO_flush(bio) != 1)
+		ok = 0;
+	BIO_free_all(bio);
+	bio = NULL;
+	if (ok && rename(tmp, path) != 0)
+		ok = 0;
+out:
+	if (!ok)
+		unlink(tmp);
+	free(tmp);
+	return ok ? 0 : -1;
+}
+
+int
+tc_pem_rewrite(const char *path, X509 *const *certs, size_t n_certs,
+    X509_CRL *const *crls, size_t n_crls)
+{
+	BIO *bio;
+	size_t i;
+	int ok = 1;
+
+	if ((bio = BIO_new_file(path, "w")) == NULL)
+		return -1;
+	for (i = 0; i < n_certs && ok; i++)
+		ok = PEM_write_bio_X509(bio, certs[i]);
+	for (i = 0; i < n_crls && ok; i++)
+		ok = PEM_write_bio_X509_CRL(bio, crls[i]);
+	if (BIO_flush(bio) != 1)
+		ok = 0;
+	BIO_free_all(bio);
+	return ok ? 0 : -1;
+}
+
+int
+tc_text_replace(const char *path, const char *text)
+{
+	return replace_with(path, NULL, 0, NULL, 0, text);
+}
+
+int
+tc_crl_replace(const char *path, X509_CRL *const *crls, size_t n_crls)
+{
+	return replace_with(path, NULL, 0, crls, n_crls, NULL);
 }

@@ -52,6 +52,9 @@ struct tc_leaf {
 	enum tc_eku eku;
 	const struct tc_san *sans;
 	size_t n_sans;
+	const EVP_MD *md;      /* signature digest; NULL: SHA-256 */
+	const char *key_usage; /* openssl.cnf syntax; NULL:
+	                          "critical,digitalSignature"; "": none */
 };
 
 /* A new EC P-256 key pair. */
@@ -71,6 +74,26 @@ X509 *tc_leaf_new(const struct tc_leaf *spec, EVP_PKEY *key, const X509 *ca,
  * hour ago for a day. */
 X509_CRL *tc_crl_new(const X509 *ca, EVP_PKEY *ca_key,
     const char *const *serials, size_t n_serials);
+/* The same with lastUpdate and nextUpdate at the given seconds from now
+ * (negative: in the past). */
+X509_CRL *tc_crl_new_at(const X509 *ca, EVP_PKEY *ca_key,
+    const char *const *serials, size_t n_serials, long last_update,
+    long next_update);
+
+/* A new RSA key pair of bits bits. */
+EVP_PKEY *tc_rsa_key_new(unsigned bits);
+/* A new EC key pair on the named curve ("P-224", "P-384", ...). */
+EVP_PKEY *tc_ec_key_new(const char *curve);
+
+/* Rewrites the file at path in place (same inode, truncated first) with
+ * certs then crls. 0 on success, -1 on failure. */
+int tc_pem_rewrite(const char *path, X509 *const *certs, size_t n_certs,
+    X509_CRL *const *crls, size_t n_crls);
+/* Replaces the file at path atomically (a new file renamed over it) with
+ * text; 0 on success, -1 on failure. */
+int tc_text_replace(const char *path, const char *text);
+/* Replaces the file at path atomically with crls; 0 or -1. */
+int tc_crl_replace(const char *path, X509_CRL *const *crls, size_t n_crls);
 
 /* A PEM file holding certs then crls (either list may be empty). */
 char *tc_pem_file(X509 *const *certs, size_t n_certs,
