@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "control.h"
+#include "unixsock.h"
 #include "ctlmsg.h"
 #include "log.h"
 #include "verify.h"
@@ -41,10 +42,8 @@ struct ctlconn {
 struct control {
 	struct daemon *d;             /* borrowed */
 	struct evconnlistener *lev;   /* owned, closes the socket */
-	char *path;                   /* owned */
+	struct unixsock file;         /* the socket file we created */
 	uid_t run_uid;                /* the other uid allowed besides 0 */
-	dev_t dev;                    /* the socket file we created */
-	ino_t ino;
 	size_t n_conns;
 	TAILQ_HEAD(, ctlconn) conns;
 };
@@ -391,142 +390,25 @@ drop:
 
 /* --- the socket file ------------------------------------------------------ */
 
-static int
-check_dir(const char *path, uid_t run_uid)
-{
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	const char *slash = strrchr(path, '/');
-	struct stat st;
-	size_t n;
-
-	if (slash == NULL || slash == path) {
-		log_error("control_socket %s: give an absolute path in a "
-		    "directory of its own", path);
-		return ERR_CONFIG;
-	}
-	n = (size_t)(slash - path);
-	memcpy(dir, path, n);
-	dir[n] = '\0';
-	if (lstat(dir, &st) != 0) {
-		log_error("control_socket %s: directory %s: %s", path, dir,
-		    strerror(errno));
-		return ERR_CONFIG;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		log_error("control_socket %s: %s is not a directory", path,
-		    dir);
-		return ERR_CONFIG;
-	}
-	if ((st.st_uid != 0 && st.st_uid != run_uid) ||
-	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		log_error("control_socket %s: directory %s must belong to root "
-		    "or uid %u and not be writable by group or others", path,
-		    dir, (unsigned)run_uid);
-		return ERR_PERM;
-	}
-	return 0;
-}
-
-/* A socket left by a dead daemon goes; a live one or a non-socket stays
- * and is refused. */
-static int
-remove_stale(const char *path, const struct sockaddr_un *sun)
-{
-	struct stat st;
-	int fd, live;
-
-	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? 0 : ERR_IO;
-	if (!S_ISSOCK(st.st_mode)) {
-		log_error("control_socket %s exists and is not a socket", path);
-		return ERR_CONFIG;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return ERR_IO;
-	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
-	close(fd);
-	if (live) {
-		log_error("control_socket %s is in use by a running daemon",
-		    path);
-		return ERR_IO;
-	}
-	if (unlink(path) != 0) {
-		log_error("cannot remove stale %s: %s", path, strerror(errno));
-		return ERR_IO;
-	}
-	return 0;
-}
-
-/* Bound under umask 0177, so the socket is 0600 from the start; then
- * handed to the daemon's uid, which must reach it after the drop. */
-static int
-bind_socket(const char *path, const struct sockaddr_un *sun, uid_t run_uid,
-    int *out)
-{
-	mode_t old;
-	int fd, rc;
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		log_error("socket: %s", strerror(errno));
-		return ERR_IO;
-	}
-	old = umask(0177);
-	rc = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
-	umask(old);
-	if (rc != 0) {
-		log_error("cannot bind %s: %s", path, strerror(errno));
-		close(fd);
-		return ERR_IO;
-	}
-	if (chmod(path, 0600) != 0 ||
-	    (geteuid() == 0 && lchown(path, run_uid, (gid_t)-1) != 0) ||
-	    listen(fd, CONTROL_BACKLOG) != 0) {
-		log_error("cannot set up %s: %s", path, strerror(errno));
-		unlink(path);
-		close(fd);
-		return ERR_IO;
-	}
-	*out = fd;
-	return 0;
-}
-
 int
 control_open(struct daemon *d, uid_t run_uid, struct control **out)
 {
-	const char *path = d->cfg->control_socket;
-	struct sockaddr_un sun;
 	struct control *ctl = NULL;
-	struct stat st;
-	int fd = -1, r = ERR_CONFIG;
+	int fd = -1, r = ERR_NOMEM;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		log_error("control_socket %s: path too long", path);
-		goto out;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if ((r = check_dir(path, run_uid)) != 0 ||
-	    (r = remove_stale(path, &sun)) != 0)
-		goto out;
-	r = ERR_NOMEM;
-	if ((ctl = calloc(1, sizeof(*ctl))) == NULL ||
-	    (ctl->path = strdup(path)) == NULL)
+	if ((ctl = calloc(1, sizeof(*ctl))) == NULL)
 		goto out;
 	ctl->d = d;
 	ctl->run_uid = run_uid;
 	TAILQ_INIT(&ctl->conns);
-	if ((r = bind_socket(path, &sun, run_uid, &fd)) != 0)
+	/* 0600 and the daemon's user's: root and the daemon may use it. */
+	if ((r = unixsock_open("control_socket", d->cfg->control_socket,
+	    run_uid, 0600, run_uid, CONTROL_BACKLOG, &fd, &ctl->file)) != 0)
 		goto out;
-	if (lstat(path, &st) == 0) {
-		ctl->dev = st.st_dev;
-		ctl->ino = st.st_ino;
-	}
 	ctl->lev = evconnlistener_new(d->base, control_acceptcb, ctl,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (ctl->lev == NULL) {
-		log_error("cannot serve %s", path);
+		log_error("cannot serve %s", d->cfg->control_socket);
 		r = ERR_NOMEM;
 		goto out;
 	}
@@ -545,22 +427,14 @@ void
 control_free(struct control **cp)
 {
 	struct control *ctl;
-	struct stat st;
 
 	if (cp == NULL || (ctl = *cp) == NULL)
 		return;
 	while (!TAILQ_EMPTY(&ctl->conns))
 		ctlconn_free(TAILQ_FIRST(&ctl->conns));
-	if (ctl->lev != NULL) {
+	if (ctl->lev != NULL)
 		evconnlistener_free(ctl->lev);
-		/* Only our own file; unprivileged, we may not be able to,
-		 * and the next start removes it as stale. */
-		if (lstat(ctl->path, &st) == 0 && st.st_dev == ctl->dev &&
-		    st.st_ino == ctl->ino && unlink(ctl->path) != 0)
-			log_debug("cannot remove %s: %s", ctl->path,
-			    strerror(errno));
-	}
-	free(ctl->path);
+	unixsock_close(&ctl->file);
 	free(ctl);
 	*cp = NULL;
 }

@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "log.h"
 #include "pamsock.h"
+#include "unixsock.h"
 #include "policy.h"
 #include "proto.h"
 #include "tickets.h"
@@ -47,9 +48,7 @@ struct pamconn {
 struct pamsock {
 	struct daemon *d;             /* borrowed */
 	struct evconnlistener *lev;   /* owned, closes the socket */
-	char *path;                   /* owned */
-	dev_t dev;                    /* the socket file we created */
-	ino_t ino;
+	struct unixsock file;         /* the socket file we created */
 	size_t n_conns;
 	TAILQ_HEAD(, pamconn) conns;
 };
@@ -472,156 +471,24 @@ drop:
 
 /* --- the socket file ---------------------------------------------------------- */
 
-/* The directory is the module's trust anchor for the socket: refuse one
- * the module would refuse, and say so now rather than at the first login. */
-static int
-check_dir(const char *path, uid_t run_uid)
-{
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	const char *slash = strrchr(path, '/');
-	struct stat st;
-	size_t n;
-
-	if (slash == NULL || slash == path) {
-		log_error("pam_socket %s: give an absolute path in a "
-		    "directory of its own", path);
-		return ERR_CONFIG;
-	}
-	n = (size_t)(slash - path);
-	memcpy(dir, path, n);
-	dir[n] = '\0';
-	if (lstat(dir, &st) != 0) {
-		log_error("pam_socket %s: directory %s: %s (create it first, "
-		    "owned by root or the daemon's user, mode 0750)", path, dir,
-		    strerror(errno));
-		return ERR_CONFIG;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		log_error("pam_socket %s: %s is not a directory", path, dir);
-		return ERR_CONFIG;
-	}
-	if (st.st_uid != 0 && st.st_uid != run_uid) {
-		log_error("pam_socket %s: directory %s is owned by uid %u, not "
-		    "root or uid %u", path, dir, (unsigned)st.st_uid,
-		    (unsigned)run_uid);
-		return ERR_PERM;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		log_error("pam_socket %s: directory %s is writable by group or "
-		    "others", path, dir);
-		return ERR_PERM;
-	}
-	return 0;
-}
-
-/* A socket file left by a daemon that died is removed; a live one (it
- * accepts a connection) or anything that is not a socket is refused. */
-static int
-remove_stale(const char *path, const struct sockaddr_un *sun)
-{
-	struct stat st;
-	int fd, live;
-
-	if (lstat(path, &st) != 0) {
-		if (errno == ENOENT)
-			return 0;
-		log_error("pam_socket %s: %s", path, strerror(errno));
-		return ERR_IO;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		log_error("pam_socket %s exists and is not a socket", path);
-		return ERR_CONFIG;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		log_error("socket: %s", strerror(errno));
-		return ERR_IO;
-	}
-	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
-	close(fd);
-	if (live) {
-		log_error("pam_socket %s is in use by a running daemon", path);
-		return ERR_IO;
-	}
-	if (unlink(path) != 0) {
-		log_error("cannot remove stale %s: %s", path, strerror(errno));
-		return ERR_IO;
-	}
-	log_info("removed stale socket %s", path);
-	return 0;
-}
-
-/* bind under a tight umask, so the socket is never reachable by others
- * between bind and chmod. */
-static int
-bind_socket(const char *path, const struct sockaddr_un *sun, int *out)
-{
-	mode_t old;
-	int fd, rc;
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		log_error("socket: %s", strerror(errno));
-		return ERR_IO;
-	}
-	old = umask(0177);
-	rc = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
-	umask(old);
-	if (rc != 0) {
-		log_error("cannot bind %s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (chmod(path, 0660) != 0) {
-		log_error("cannot chmod %s: %s", path, strerror(errno));
-		goto fail_unlink;
-	}
-	if (listen(fd, PAMSOCK_BACKLOG) != 0) {
-		log_error("cannot listen on %s: %s", path, strerror(errno));
-		goto fail_unlink;
-	}
-	*out = fd;
-	return 0;
-fail_unlink:
-	unlink(path);
-fail:
-	close(fd);
-	return ERR_IO;
-}
-
 int
 pamsock_open(struct daemon *d, uid_t run_uid, struct pamsock **out)
 {
-	const char *path = d->cfg->pam_socket;
-	struct sockaddr_un sun;
 	struct pamsock *ps = NULL;
-	struct stat st;
-	int fd = -1, r = ERR_CONFIG;
+	int fd = -1, r = ERR_NOMEM;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		log_error("pam_socket %s: path too long", path);
-		goto out;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if ((r = check_dir(path, run_uid)) != 0 ||
-	    (r = remove_stale(path, &sun)) != 0)
-		goto out;
-	r = ERR_NOMEM;
-	if ((ps = calloc(1, sizeof(*ps))) == NULL ||
-	    (ps->path = strdup(path)) == NULL)
+	if ((ps = calloc(1, sizeof(*ps))) == NULL)
 		goto out;
 	ps->d = d;
 	TAILQ_INIT(&ps->conns);
-	if ((r = bind_socket(path, &sun, &fd)) != 0)
+	/* 0660, owner unchanged: root made it, root (sshd) connects. */
+	if ((r = unixsock_open("pam_socket", d->cfg->pam_socket, run_uid,
+	    0660, (uid_t)-1, PAMSOCK_BACKLOG, &fd, &ps->file)) != 0)
 		goto out;
-	if (lstat(path, &st) == 0) {
-		ps->dev = st.st_dev;
-		ps->ino = st.st_ino;
-	}
 	ps->lev = evconnlistener_new(d->base, pamsock_acceptcb, ps,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (ps->lev == NULL) {
-		log_error("cannot serve %s", path);
+		log_error("cannot serve %s", d->cfg->pam_socket);
 		r = ERR_NOMEM;
 		goto out;
 	}
@@ -640,23 +507,14 @@ void
 pamsock_free(struct pamsock **pp)
 {
 	struct pamsock *ps;
-	struct stat st;
 
 	if (pp == NULL || (ps = *pp) == NULL)
 		return;
 	while (!TAILQ_EMPTY(&ps->conns))
 		pamsock_conn_free(TAILQ_FIRST(&ps->conns));
-	if (ps->lev != NULL) {
+	if (ps->lev != NULL)
 		evconnlistener_free(ps->lev);
-		/* Only the file we made: another daemon may have replaced
-		 * it. Without write access to the directory (root's, after
-		 * the drop) it stays, and the next start removes it. */
-		if (lstat(ps->path, &st) == 0 && st.st_dev == ps->dev &&
-		    st.st_ino == ps->ino && unlink(ps->path) != 0)
-			log_debug("cannot remove %s: %s", ps->path,
-			    strerror(errno));
-	}
-	free(ps->path);
+	unixsock_close(&ps->file);
 	free(ps);
 	*pp = NULL;
 }

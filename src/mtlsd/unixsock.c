@@ -1,0 +1,182 @@
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "unixsock.h"
+
+/* The directory is the module's trust anchor for the socket: refuse one
+ * the module would refuse, and say so now rather than at the first login. */
+static int
+check_dir(const char *what, const char *path, uid_t run_uid)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	size_t n;
+
+	if (slash == NULL || slash == path) {
+		log_error("%s %s: give an absolute path in a directory of its "
+		    "own", what, path);
+		return ERR_CONFIG;
+	}
+	n = (size_t)(slash - path);
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	if (lstat(dir, &st) != 0) {
+		log_error("%s %s: directory %s: %s (create it first, owned by "
+		    "root or the daemon's user, mode 0750)", what, path, dir,
+		    strerror(errno));
+		return ERR_CONFIG;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_error("%s %s: %s is not a directory", what, path, dir);
+		return ERR_CONFIG;
+	}
+	if (st.st_uid != 0 && st.st_uid != run_uid) {
+		log_error("%s %s: directory %s is owned by uid %u, not root or "
+		    "uid %u", what, path, dir, (unsigned)st.st_uid,
+		    (unsigned)run_uid);
+		return ERR_PERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		log_error("%s %s: directory %s is writable by group or others",
+		    what, path, dir);
+		return ERR_PERM;
+	}
+	return 0;
+}
+
+/* A socket file left by a daemon that died is removed; a live one (it
+ * accepts a connection) or anything that is not a socket is refused. */
+static int
+remove_stale(const char *what, const char *path,
+    const struct sockaddr_un *sun)
+{
+	struct stat st;
+	int fd, live;
+
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		log_error("%s %s: %s", what, path, strerror(errno));
+		return ERR_IO;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		log_error("%s %s exists and is not a socket", what, path);
+		return ERR_CONFIG;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		log_error("socket: %s", strerror(errno));
+		return ERR_IO;
+	}
+	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
+	close(fd);
+	if (live) {
+		log_error("%s %s is in use by a running daemon", what, path);
+		return ERR_IO;
+	}
+	if (unlink(path) != 0) {
+		log_error("cannot remove stale %s: %s", path, strerror(errno));
+		return ERR_IO;
+	}
+	log_info("removed stale socket %s", path);
+	return 0;
+}
+
+/* bind under a tight umask, so the socket is never reachable by others
+ * between bind and chmod. */
+static int
+bind_socket(const char *path, const struct sockaddr_un *sun, mode_t mode,
+    uid_t owner, int backlog, int *out)
+{
+	mode_t old;
+	int fd, rc;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		log_error("socket: %s", strerror(errno));
+		return ERR_IO;
+	}
+	old = umask(0177);
+	rc = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	umask(old);
+	if (rc != 0) {
+		log_error("cannot bind %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (chmod(path, mode) != 0 ||
+	    (owner != (uid_t)-1 && geteuid() == 0 &&
+	    lchown(path, owner, (gid_t)-1) != 0)) {
+		log_error("cannot set the mode or owner of %s: %s", path,
+		    strerror(errno));
+		goto fail_unlink;
+	}
+	if (listen(fd, backlog) != 0) {
+		log_error("cannot listen on %s: %s", path, strerror(errno));
+		goto fail_unlink;
+	}
+	*out = fd;
+	return 0;
+fail_unlink:
+	unlink(path);
+fail:
+	close(fd);
+	return ERR_IO;
+}
+
+int
+unixsock_open(const char *what, const char *path, uid_t run_uid,
+    mode_t mode, uid_t owner, int backlog, int *fd, struct unixsock *us)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	int r;
+
+	memset(us, 0, sizeof(*us));
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_error("%s %s: path too long", what, path);
+		return ERR_CONFIG;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if ((r = check_dir(what, path, run_uid)) != 0 ||
+	    (r = remove_stale(what, path, &sun)) != 0)
+		return r;
+	if ((us->path = strdup(path)) == NULL)
+		return ERR_NOMEM;
+	if ((r = bind_socket(path, &sun, mode, owner, backlog, fd)) != 0) {
+		free(us->path);
+		us->path = NULL;
+		return r;
+	}
+	if (lstat(path, &st) == 0) {
+		us->dev = st.st_dev;
+		us->ino = st.st_ino;
+	}
+	return 0;
+}
+
+void
+unixsock_close(struct unixsock *us)
+{
+	struct stat st;
+
+	if (us == NULL || us->path == NULL)
+		return;
+	/* Only our own file. Unprivileged by now, we may lack write access
+	 * to the directory: the next start then removes it as stale. */
+	if (lstat(us->path, &st) == 0 && st.st_dev == us->dev &&
+	    st.st_ino == us->ino && unlink(us->path) != 0)
+		log_debug("cannot remove %s: %s", us->path, strerror(errno));
+	free(us->path);
+	us->path = NULL;
+}
