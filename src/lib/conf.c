@@ -15,6 +15,7 @@
 
 #include "conf.h"
 #include "ident.h"
+#include "log.h"
 #include "policy.h"
 #include "url.h"
 
@@ -41,7 +42,14 @@ struct loader {
 static const char *const top_keys[] = {
 	"user", "listen", "pam_socket", "pam_peers", "control_socket",
 	"rules_dir", "log_level", "tls", "tickets", "audit", "rules", "ocsp",
-	NULL
+	"sandbox", "limits", NULL
+};
+static const char *const limits_keys[] = {
+	"max_connections", "max_connections_per_source", "handshake_timeout",
+	"request_timeout", "idle_timeout", "max_header_size", "max_body_size",
+	"max_tickets", "max_tickets_per_cert", "pam_clients",
+	"failure_window", "slow_after", "slow_delay_ms", "refuse_after",
+	"refuse_for", "throttle_entries", NULL
 };
 static const char *const ocsp_keys[] = {
 	"enable", "responder", "timeout", "cache", "soft_fail", NULL
@@ -62,13 +70,23 @@ static const char *const rule_keys[] = {
 };
 static const char *const rules_file_keys[] = { "rules", NULL };
 
-static int load_error(struct loader *l, const config_setting_t *s,
+static void load_message(struct loader *l, const config_setting_t *s,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void load_nomem_message(struct loader *l);
 
-/* Writes "FILE:LINE: reason" for setting s (or "FILE: reason" when there
- * is no line, as for the root) and returns ERR_CONFIG. */
-static int
-load_error(struct loader *l, const config_setting_t *s, const char *fmt, ...)
+/* load_error(l, s, fmt, ...) writes "FILE:LINE: reason" for setting s (or
+ * "FILE: reason" when there is no line, as for the root) and is
+ * ERR_CONFIG; load_nomem(l) writes "FILE: out of memory" and is
+ * ERR_NOMEM. Macros, so that every caller's error is a constant the
+ * static analyser sees too: it does not follow variadic calls, and took
+ * an error return for a possible 0 (scan-build). */
+#define load_error(l, s, ...) \
+	(load_message((l), (s), __VA_ARGS__), ERR_CONFIG)
+#define load_nomem(l) (load_nomem_message(l), ERR_NOMEM)
+
+static void
+load_message(struct loader *l, const config_setting_t *s, const char *fmt,
+    ...)
 {
 	const char *file = l->c->file;
 	unsigned line = 0;
@@ -76,7 +94,7 @@ load_error(struct loader *l, const config_setting_t *s, const char *fmt, ...)
 	int n;
 
 	if (l->err == NULL || l->errlen == 0)
-		return ERR_CONFIG;
+		return;
 	if (s != NULL) {
 		if (config_setting_source_file(s) != NULL)
 			file = config_setting_source_file(s);
@@ -87,19 +105,17 @@ load_error(struct loader *l, const config_setting_t *s, const char *fmt, ...)
 	else
 		n = snprintf(l->err, l->errlen, "%s: ", file);
 	if (n < 0 || (size_t)n >= l->errlen)
-		return ERR_CONFIG;
+		return;
 	va_start(ap, fmt);
 	vsnprintf(l->err + n, l->errlen - (size_t)n, fmt, ap);
 	va_end(ap);
-	return ERR_CONFIG;
 }
 
-static int
-load_nomem(struct loader *l)
+static void
+load_nomem_message(struct loader *l)
 {
 	if (l->err != NULL && l->errlen > 0)
 		snprintf(l->err, l->errlen, "%s: out of memory", l->c->file);
-	return ERR_NOMEM;
 }
 
 /* A config value, cut and with control bytes replaced, fit for a
@@ -443,13 +459,9 @@ load_log_level(struct loader *l, const config_setting_t *root)
 		return r;
 	if ((r = string_of(l, s, "log_level", &v)) != 0)
 		return r;
-	if (strcmp(v, "info") == 0)
-		l->c->debug = 0;
-	else if (strcmp(v, "debug") == 0)
-		l->c->debug = 1;
-	else
-		return load_error(l, s,
-		    "'log_level' must be \"info\" or \"debug\"");
+	if (log_level_parse(v, &l->c->log_level) != 0)
+		return load_error(l, s, "'log_level' must be \"error\", "
+		    "\"warning\", \"notice\", \"info\" or \"debug\"");
 	return 0;
 }
 
@@ -677,6 +689,53 @@ load_ocsp(struct loader *l, const config_setting_t *root)
 	    &l->c->ocsp.cache)) != 0)
 		return r;
 	return load_ocsp_responder(l, g);
+}
+
+/* Each limit with its range. The body bound stays within what the
+ * daemon's request parser holds (4096 bytes); a limit of 0 exists only
+ * where it means "never" (slow_after, refuse_after, slow_delay_ms). */
+static int
+load_limits(struct loader *l, const config_setting_t *root)
+{
+	struct config_limits *m = &l->c->limits;
+	const struct {
+		const char *key;
+		long long lo, hi;
+		unsigned *out;
+	} keys[] = {
+		{ "limits.max_connections", 1, 65536, &m->max_connections },
+		{ "limits.max_connections_per_source", 1, 65536,
+		    &m->max_per_source },
+		{ "limits.handshake_timeout", 1, 300, &m->handshake_timeout },
+		{ "limits.request_timeout", 1, 300, &m->request_timeout },
+		{ "limits.idle_timeout", 1, 3600, &m->idle_timeout },
+		{ "limits.max_header_size", 1024, 65536, &m->max_header_size },
+		{ "limits.max_body_size", 64, 4096, &m->max_body_size },
+		{ "limits.max_tickets", 1, 1000000, &m->max_tickets },
+		{ "limits.max_tickets_per_cert", 1, 1000000,
+		    &m->max_tickets_per_cert },
+		{ "limits.pam_clients", 1, 4096, &m->pam_clients },
+		{ "limits.failure_window", 1, 86400, &m->failure_window },
+		{ "limits.slow_after", 0, 1000000, &m->slow_after },
+		{ "limits.slow_delay_ms", 0, 10000, &m->slow_delay_ms },
+		{ "limits.refuse_after", 0, 1000000, &m->refuse_after },
+		{ "limits.refuse_for", 1, 86400, &m->refuse_for },
+		{ "limits.throttle_entries", 16, 1000000,
+		    &m->throttle_entries },
+	};
+	config_setting_t *g = NULL;
+	int r;
+
+	if ((r = get_group(l, root, "limits", 0, &g)) != 0 || g == NULL)
+		return r;
+	if ((r = check_keys(l, g, "limits", limits_keys)) != 0)
+		return r;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if ((r = get_uint(l, g, keys[i].key, keys[i].lo, keys[i].hi,
+		    keys[i].out)) != 0)
+			return r;
+	}
+	return 0;
 }
 
 /* Appends a zeroed rule to the policy and counts it at once, so that
@@ -1390,10 +1449,12 @@ load_main(struct loader *l, const config_setting_t *root)
 	    &c->control_socket)) != 0 ||
 	    (r = get_str(l, root, "rules_dir", 0, 1, &c->rules_dir)) != 0 ||
 	    (r = load_log_level(l, root)) != 0 ||
+	    (r = get_bool(l, root, "sandbox", &c->sandbox)) != 0 ||
 	    (r = load_tls(l, root)) != 0 ||
 	    (r = load_tickets(l, root)) != 0 ||
 	    (r = load_audit(l, root)) != 0 ||
 	    (r = load_ocsp(l, root)) != 0 ||
+	    (r = load_limits(l, root)) != 0 ||
 	    (r = load_rules(l, root)) != 0)
 		return r;
 	if ((r = load_rules_dir(l, root)) != 0)
@@ -1424,6 +1485,17 @@ set_defaults(struct config *c)
 	c->tls.min_version = TLS1_3_VERSION;
 	c->tickets.lifetime = 60;
 	c->tickets.bind_address = 1;
+	c->sandbox = 1;
+	c->limits = (struct config_limits){
+		.max_connections = 1024, .max_per_source = 32,
+		.handshake_timeout = 10, .request_timeout = 10,
+		.idle_timeout = 30, .max_header_size = 8192,
+		.max_body_size = 4096, .max_tickets = 10000,
+		.max_tickets_per_cert = 8, .pam_clients = 128,
+		.failure_window = 60, .slow_after = 10, .slow_delay_ms = 1000,
+		.refuse_after = 30, .refuse_for = 300, .throttle_entries = 4096,
+	};
+	c->log_level = LOG_INFO;
 	return 0;
 }
 
@@ -1478,7 +1550,7 @@ config_load(const char *path, struct config **out, char *err,
 		goto out;
 	}
 	l.c = c;
-	if ((r = set_defaults(c)) != 0) {
+	if (set_defaults(c) != 0) {
 		r = load_nomem(&l);
 		goto out;
 	}

@@ -47,6 +47,29 @@ struct config_ocsp {
 	int soft_fail;         /* no usable answer: allow, with a warning */
 };
 
+/* limits = { ... }: what one client, or all of them together, may hold
+ * of the daemon. Every field has a safe default (set_defaults). */
+struct config_limits {
+	unsigned max_connections;      /* TLS connections in all, 1024 */
+	unsigned max_per_source;       /* TLS connections per address, 32 */
+	unsigned handshake_timeout;    /* seconds from accept, 10 */
+	unsigned request_timeout;      /* seconds to receive a request, 10 */
+	unsigned idle_timeout;         /* seconds without a byte, 30 */
+	unsigned max_header_size;      /* bytes of request headers, 8192 */
+	unsigned max_body_size;        /* bytes of request body, 4096 */
+	unsigned max_tickets;          /* outstanding in all, 10000 */
+	unsigned max_tickets_per_cert; /* outstanding per certificate, 8 */
+	unsigned pam_clients;          /* PAM socket connections, 128 */
+	/* Failed attempts, per source address and per certificate. */
+	unsigned failure_window;       /* seconds they are counted over, 60 */
+	unsigned slow_after;           /* then answers wait; 10, 0: never */
+	unsigned slow_delay_ms;        /* how long they wait, 1000 */
+	unsigned refuse_after;         /* then refused; 30, 0: never */
+	unsigned refuse_for;           /* seconds refused, 300 */
+	unsigned throttle_entries;     /* sources tracked at most, 4096;
+	                                  read at start only */
+};
+
 struct config {
 	char *file;            /* the path it was loaded from */
 	char *user;            /* default "mtlsd" */
@@ -72,7 +95,10 @@ struct config {
 		                          messages; NULL when file is */
 	} audit;
 	struct config_ocsp ocsp;
-	int debug;             /* log_level = "debug" */
+	struct config_limits limits;
+	int sandbox;           /* mtlsd's system call filter; default 1 */
+	int log_level;         /* log_level: the least severe syslog
+	                          priority logged, LOG_INFO by default */
 	struct policy policy;  /* rules from the file, then rules_dir */
 };
 

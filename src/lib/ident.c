@@ -561,6 +561,14 @@ fingerprint(const X509 *x, char out[IDENT_FPR_LEN + 1])
 	return 0;
 }
 
+int
+ident_fingerprint(const X509 *x, char out[IDENT_FPR_LEN + 1])
+{
+	if (x == NULL || out == NULL)
+		return ERR_INVALID;
+	return fingerprint(x, out);
+}
+
 /* Appends a copy of an IA5String SAN to *v. */
 static int
 strv_add(char ***v, size_t *n, const ASN1_IA5STRING *s)

@@ -59,6 +59,11 @@ int ident_oid_normalize(const char *in, char **out) MTLS_WUR;
 int ident_from_x509(X509 *x, struct ident **out) MTLS_WUR;
 void ident_free(struct ident **id);
 
+/* Only the fingerprint of x (borrowed), as ident_from_x509 writes it,
+ * for callers that need no more: ERR_INVALID, ERR_INTERNAL. */
+int ident_fingerprint(const X509 *x, char out[IDENT_FPR_LEN + 1])
+    MTLS_WUR;
+
 /* Formats an X509_NAME as an RFC 4514 string in the normalised form below.
  * *out owned by the caller. */
 int dn_from_name(const X509_NAME *name, char **out) MTLS_WUR;

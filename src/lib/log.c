@@ -21,9 +21,22 @@ static struct {
 	const char *ident;
 	int to_syslog;
 	int to_stderr;
-	int debug;
+	int level;     /* the least severe priority written */
 	int journal;   /* log_set_journal; log_init leaves it alone */
-} log_state = { NULL, 0, 1, 0, 0 };
+} log_state = { NULL, 0, 1, LOG_INFO, 0 };
+
+/* The log_level names, most severe first; "emerg" to "crit" are not
+ * offered: a threshold that drops errors hides what must be seen. */
+static const struct {
+	const char *name;
+	int prio;
+} log_levels[] = {
+	{ "error", LOG_ERR },
+	{ "warning", LOG_WARNING },
+	{ "notice", LOG_NOTICE },
+	{ "info", LOG_INFO },
+	{ "debug", LOG_DEBUG },
+};
 
 void
 log_set_journal(int on)
@@ -38,16 +51,70 @@ log_journal(void)
 }
 
 void
-log_init(const char *ident, int to_syslog, int to_stderr, int debug)
+log_init(const char *ident, int to_syslog, int to_stderr, int level)
 {
 	if (log_state.to_syslog)
 		closelog();
 	log_state.ident = ident;
 	log_state.to_syslog = to_syslog;
 	log_state.to_stderr = to_stderr;
-	log_state.debug = debug;
+	log_state.level = level;
 	if (to_syslog)
 		openlog(ident, LOG_PID, LOG_AUTHPRIV);
+}
+
+int
+log_level_parse(const char *name, int *prio)
+{
+	if (name == NULL)
+		return ERR_INVALID;
+	for (size_t i = 0; i < sizeof(log_levels) / sizeof(log_levels[0]);
+	    i++) {
+		if (strcmp(name, log_levels[i].name) == 0) {
+			*prio = log_levels[i].prio;
+			return 0;
+		}
+	}
+	return ERR_INVALID;
+}
+
+static int
+needs_quotes(const char *v)
+{
+	return *v == '\0' || strpbrk(v, " \"=\\") != NULL;
+}
+
+const char *
+log_quote(char *dst, size_t size, const char *value)
+{
+	const char *v = value != NULL ? value : "";
+	size_t o = 0;
+
+	if (size == 0)
+		return dst;
+	if (!needs_quotes(v)) {
+		snprintf(dst, size, "%s", v);
+		return dst;
+	}
+	/* Room kept for the closing quote and the NUL; an escape is written
+	 * whole or not at all, so a cut value still parses. */
+	if (size < 3) {
+		dst[0] = '\0';
+		return dst;
+	}
+	dst[o++] = '"';
+	for (; *v != '\0'; v++) {
+		int esc = *v == '"' || *v == '\\';
+
+		if (o + (size_t)esc + 1 > size - 2)
+			break;
+		if (esc)
+			dst[o++] = '\\';
+		dst[o++] = *v;
+	}
+	dst[o++] = '"';
+	dst[o] = '\0';
+	return dst;
 }
 
 static const char *
@@ -125,20 +192,18 @@ log_msg(int prio, const char *func, const char *fmt, ...)
 	int n;
 	va_list ap;
 
-	if (prio == LOG_DEBUG && !log_state.debug)
+	if (LOG_PRI(prio) > log_state.level)
 		return;
-	msg[0] = '\0';
-	if (prio == LOG_DEBUG && func != NULL) {
-		n = snprintf(msg, sizeof(msg), "%s: ", func);
-		if (n > 0)
-			off = (size_t)n < sizeof(msg) ? (size_t)n :
-			    sizeof(msg) - 1;
-	}
 	va_start(ap, fmt);
-	n = vsnprintf(msg + off, sizeof(msg) - off, fmt, ap);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		msg[off] = '\0';
+		msg[0] = '\0';
+	/* After the fields, so that a line still starts with its event. */
+	if (LOG_PRI(prio) == LOG_DEBUG && func != NULL) {
+		off = strlen(msg);
+		snprintf(msg + off, sizeof(msg) - off, " func=%s", func);
+	}
 	sanitize(msg);
 	if (log_state.to_syslog)
 		syslog(prio, "%s", msg);
@@ -163,7 +228,7 @@ void
 log_ossl(int prio, const char *func, const char *what, char *out,
     size_t outlen)
 {
-	char all[LOG_MSG_MAX] = "";
+	char all[LOG_VALUE_MAX] = "";  /* one value of the line */
 	char one[256];
 	const char *data = NULL, *reason;
 	unsigned long e;
@@ -186,7 +251,8 @@ log_ossl(int prio, const char *func, const char *what, char *out,
 		append(all, sizeof(all), "", "no OpenSSL error reported");
 	if (out != NULL && outlen > 0 && out[0] == '\0')
 		snprintf(out, outlen, "%s", "unknown TLS error");
-	log_msg(prio, func, "%s: %s", what != NULL ? what : "OpenSSL", all);
+	log_msg(prio, func, "event=openssl-error what=%s error=%s",
+	    LOG_Q(what != NULL ? what : "OpenSSL"), LOG_Q(all));
 }
 
 int

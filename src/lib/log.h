@@ -5,12 +5,20 @@
 #ifndef MTLS_LOG_H
 #define MTLS_LOG_H
 
+#include <stddef.h>
 #include <syslog.h>
 
 /* ident is borrowed and must outlive logging. to_stderr: also write lines
- * to stderr; to_syslog: open syslog with LOG_AUTHPRIV; debug: let
- * LOG_DEBUG lines through. */
-void log_init(const char *ident, int to_syslog, int to_stderr, int debug);
+ * to stderr; to_syslog: open syslog with LOG_AUTHPRIV; level: the least
+ * severe priority written (LOG_INFO by default, LOG_DEBUG for mtlsd -d):
+ * lines of a greater priority number are dropped, on syslog and stderr
+ * alike. */
+void log_init(const char *ident, int to_syslog, int to_stderr, int level);
+
+/* The priority for a log_level name ("error", "warning", "notice",
+ * "info", "debug") in *prio. Returns 0, or ERR_INVALID for any other
+ * name (*prio untouched). */
+int log_level_parse(const char *name, int *prio);
 
 /* Journal mode for stderr (mtlsd -f with stderr not a terminal: systemd
  * or a supervisor reads it): each line is "<N>message", N the syslog
@@ -27,9 +35,23 @@ void log_msg(int prio, const char *func, const char *fmt, ...)
 #define log_info(...) log_msg(LOG_INFO, __func__, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __func__, __VA_ARGS__)
 
+/* The daemon's lines are "event=NAME key=value ...". log_quote writes
+ * value into dst[0..size) (size > 0) as such a value: as it is when it is
+ * non-empty and has no space, double quote, '=' or backslash; otherwise
+ * in double quotes, each double quote and backslash in it preceded by a
+ * backslash. A value too long is cut, its quotes still closed; NULL is
+ * written as "". Returns dst, for a %s argument. */
+const char *log_quote(char *dst, size_t size, const char *value);
+
+#define LOG_VALUE_MAX 512
+/* log_quote into a buffer that lives to the end of the enclosing block:
+ * log_info("event=x path=%s", LOG_Q(path)). */
+#define LOG_Q(v) log_quote((char[LOG_VALUE_MAX]){ 0 }, LOG_VALUE_MAX, (v))
+
 /* The OpenSSL boundary: drains the thread's OpenSSL error queue into one
- * log line at prio ("what: reason; reason"), and writes the first reason
- * into out (if out != NULL) for an error message. */
+ * log line at prio (event=openssl-error what=WHAT error="reason; ..."),
+ * and writes the first reason into out (if out != NULL) for an error
+ * message. */
 void log_ossl(int prio, const char *func, const char *what, char *out,
     size_t outlen);
 

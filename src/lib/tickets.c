@@ -26,16 +26,32 @@
 
 #define TSTORE_MIN_BUCKETS 16
 
+struct fpent;
+
 struct tentry {
 	unsigned char h[SHA256_DIGEST_LENGTH];
 	struct ticket_grant *g;
 	struct tentry *next;
+	struct fpent *fp;                  /* its certificate's tally */
+	struct tentry *fp_prev, *fp_next;  /* that certificate's tickets */
+};
+
+/* The tickets of one certificate: counted for the per-certificate cap,
+ * listed so that the cap can drop that certificate's expired ones
+ * without a scan of the whole store. Exists while n > 0. */
+struct fpent {
+	char fpr[IDENT_FPR_LEN + 1];
+	size_t n;
+	struct tentry *head;
+	struct fpent *next;    /* bucket chain */
 };
 
 struct tstore {
 	struct tentry **buckets;
+	struct fpent **fp_buckets;  /* n_buckets of them too */
 	size_t n_buckets;      /* a power of two */
 	size_t max;
+	size_t per_cert;       /* 0: no per-certificate cap */
 	size_t count;
 };
 
@@ -53,7 +69,9 @@ tstore_new(size_t max)
 		n *= 2;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
-	if ((s->buckets = calloc(n, sizeof(*s->buckets))) == NULL) {
+	if ((s->buckets = calloc(n, sizeof(*s->buckets))) == NULL ||
+	    (s->fp_buckets = calloc(n, sizeof(*s->fp_buckets))) == NULL) {
+		free(s->buckets);
 		free(s);
 		return NULL;
 	}
@@ -77,6 +95,7 @@ tstore_free(struct tstore **sp)
 {
 	struct tstore *s;
 	struct tentry *e, *next;
+	struct fpent *f, *fnext;
 	size_t i;
 
 	if (sp == NULL || (s = *sp) == NULL)
@@ -86,8 +105,13 @@ tstore_free(struct tstore **sp)
 			next = e->next;
 			tentry_free(e);
 		}
+		for (f = s->fp_buckets[i]; f != NULL; f = fnext) {
+			fnext = f->next;
+			free(f);
+		}
 	}
 	free(s->buckets);
+	free(s->fp_buckets);
 	free(s);
 	*sp = NULL;
 }
@@ -115,6 +139,166 @@ bucket_of(const struct tstore *s, const unsigned char h[SHA256_DIGEST_LENGTH])
 	for (i = 0; i < sizeof(v); i++)
 		v = (v << 8) | h[i];
 	return v & (s->n_buckets - 1);
+}
+
+/* --- per certificate ------------------------------------------------------ */
+
+/* FNV-1a: fingerprints are digests of CA-signed certificates, which a
+ * client cannot choose to collide in a bucket. */
+static size_t
+fp_bucket_of(const struct tstore *s, const char *fpr)
+{
+	uint64_t v = 14695981039346656037ULL;
+
+	for (; *fpr != '\0'; fpr++)
+		v = (v ^ (unsigned char)*fpr) * 1099511628211ULL;
+	return (size_t)v & (s->n_buckets - 1);
+}
+
+static const char *
+grant_fpr(const struct ticket_grant *g)
+{
+	return g->id != NULL ? g->id->fingerprint : "";
+}
+
+static struct fpent *
+fp_find(const struct tstore *s, const char *fpr)
+{
+	struct fpent *f;
+
+	for (f = s->fp_buckets[fp_bucket_of(s, fpr)]; f != NULL; f = f->next) {
+		if (strcmp(f->fpr, fpr) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+/* The tally of fpr, created empty if there is none. */
+static int
+fp_get(struct tstore *s, const char *fpr, struct fpent **out)
+{
+	struct fpent *f;
+	size_t b;
+
+	if ((f = fp_find(s, fpr)) == NULL) {
+		if (strlen(fpr) >= sizeof(f->fpr))
+			return ERR_TOOLONG;
+		if ((f = calloc(1, sizeof(*f))) == NULL)
+			return ERR_NOMEM;
+		memcpy(f->fpr, fpr, strlen(fpr) + 1);
+		b = fp_bucket_of(s, fpr);
+		f->next = s->fp_buckets[b];
+		s->fp_buckets[b] = f;
+	}
+	*out = f;
+	return 0;
+}
+
+static void
+fp_link(struct fpent *f, struct tentry *e)
+{
+	e->fp = f;
+	e->fp_prev = NULL;
+	e->fp_next = f->head;
+	if (f->head != NULL)
+		f->head->fp_prev = e;
+	f->head = e;
+	f->n++;
+}
+
+/* Takes e off its certificate's list; the tally goes with its last
+ * ticket. */
+static void
+fp_unlink(struct tstore *s, struct tentry *e)
+{
+	struct fpent *f = e->fp, **pp;
+
+	if (f == NULL)
+		return;
+	if (e->fp_prev != NULL)
+		e->fp_prev->fp_next = e->fp_next;
+	else
+		f->head = e->fp_next;
+	if (e->fp_next != NULL)
+		e->fp_next->fp_prev = e->fp_prev;
+	e->fp = NULL;
+	if (--f->n > 0)
+		return;
+	for (pp = &s->fp_buckets[fp_bucket_of(s, f->fpr)]; *pp != NULL;
+	    pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	free(f);
+}
+
+/* Removes e from the store and frees it. */
+static void
+entry_remove(struct tstore *s, struct tentry *e)
+{
+	struct tentry **pp;
+
+	for (pp = &s->buckets[bucket_of(s, e->h)]; *pp != NULL;
+	    pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	}
+	fp_unlink(s, e);
+	s->count--;
+	tentry_free(e);
+}
+
+/* Drops f's expired tickets (f itself goes with the last one): at most
+ * per_cert entries are looked at. */
+static void
+fp_expire(struct tstore *s, struct fpent *f, time_t now)
+{
+	struct tentry *e = f->head, *next;
+
+	while (e != NULL) {
+		next = e->fp_next;
+		if (now >= e->g->expires)
+			entry_remove(s, e);
+		e = next;
+	}
+}
+
+/* 0, or ERR_DENIED when fpr holds per_cert live tickets. */
+static int
+fp_room(struct tstore *s, const char *fpr, time_t now)
+{
+	struct fpent *f;
+
+	if (s->per_cert == 0 || (f = fp_find(s, fpr)) == NULL ||
+	    f->n < s->per_cert)
+		return 0;
+	fp_expire(s, f, now);
+	if ((f = fp_find(s, fpr)) != NULL && f->n >= s->per_cert)
+		return ERR_DENIED;
+	return 0;
+}
+
+void
+tstore_set_limits(struct tstore *s, size_t max, size_t per_cert)
+{
+	if (s == NULL || max == 0)
+		return;
+	s->max = max;
+	s->per_cert = per_cert;
+}
+
+size_t
+tstore_count_for(const struct tstore *s, const char *fpr)
+{
+	const struct fpent *f;
+
+	if (s == NULL || fpr == NULL || (f = fp_find(s, fpr)) == NULL)
+		return 0;
+	return f->n;
 }
 
 /* Encodes len bytes (a multiple of 3, so no padding is ever needed) as
@@ -169,6 +353,7 @@ tstore_issue(struct tstore *s, struct ticket_grant **g, time_t now,
 	unsigned char raw[TICKET_RAW_LEN];
 	char text[TICKET_BUFLEN];
 	struct tentry *e = NULL;
+	struct fpent *f = NULL;
 	size_t b;
 	int r = ERR_INTERNAL;
 
@@ -181,6 +366,8 @@ tstore_issue(struct tstore *s, struct ticket_grant **g, time_t now,
 		r = ERR_FULL;
 		goto out;
 	}
+	if ((r = fp_room(s, grant_fpr(*g), now)) != 0)
+		goto out;
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
 		r = ERR_NOMEM;
 		goto out;
@@ -190,9 +377,11 @@ tstore_issue(struct tstore *s, struct ticket_grant **g, time_t now,
 		goto out;
 	}
 	b64url_encode(raw, sizeof(raw), text);
-	if ((r = ticket_hash(text, e->h)) != 0)
+	if ((r = ticket_hash(text, e->h)) != 0 ||
+	    (r = fp_get(s, grant_fpr(*g), &f)) != 0)
 		goto out;
 
+	fp_link(f, e);
 	(*g)->expires = now + (time_t)lifetime;
 	e->g = *g;
 	*g = NULL;
@@ -236,6 +425,7 @@ tstore_take(struct tstore *s, const char *ticket, time_t now,
 		goto out;
 	e = *pp;
 	*pp = e->next;
+	fp_unlink(s, e);
 	s->count--;
 	if (now >= e->g->expires) {
 		r = ERR_EXPIRED;
@@ -266,6 +456,7 @@ tstore_expire(struct tstore *s, time_t now)
 				continue;
 			}
 			*pp = e->next;
+			fp_unlink(s, e);
 			tentry_free(e);
 			s->count--;
 			n++;

@@ -32,8 +32,10 @@ void tstore_free(struct tstore **s);
  * CSPRNG, writes the ticket text to out, stores H(ticket) -> *g with
  * expires = now + lifetime. Takes ownership of *g and sets *g = NULL on
  * success; on failure *g stays the caller's. ERR_FULL when the store holds
- * max live tickets (expired ones are dropped first), ERR_TLS if the CSPRNG
- * fails. */
+ * max live tickets (expired ones are dropped first), ERR_DENIED when the
+ * grant's certificate (g->id->fingerprint) holds its per_cert live tickets
+ * (tstore_set_limits; its expired ones are dropped first), ERR_TLS if the
+ * CSPRNG fails. Neither cap ever evicts a live ticket. */
 int tstore_issue(struct tstore *s, struct ticket_grant **g, time_t now,
     unsigned lifetime, char out[TICKET_BUFLEN]) MTLS_WUR;
 
@@ -47,6 +49,18 @@ int tstore_take(struct tstore *s, const char *ticket, time_t now,
 /* Drops expired tickets; returns how many. */
 size_t tstore_expire(struct tstore *s, time_t now);
 size_t tstore_count(const struct tstore *s);
+
+/* Sets the caps tstore_issue enforces: max live tickets in all (>= 1)
+ * and per_cert per certificate fingerprint (0: no such cap, the default
+ * of tstore_new). Lowering a cap drops no ticket: issues are refused
+ * until enough are taken or expire. */
+void tstore_set_limits(struct tstore *s, size_t max, size_t per_cert);
+
+/* Tickets held for the certificate whose ident fingerprint is fpr
+ * (borrowed), in constant time: a hash lookup. Tickets past their
+ * lifetime count until tstore_expire drops them, or an issue for that
+ * certificate that would exceed its cap does. */
+size_t tstore_count_for(const struct tstore *s, const char *fpr);
 
 void ticket_grant_free(struct ticket_grant **g);
 

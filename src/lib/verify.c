@@ -486,13 +486,14 @@ crl_file_refresh(struct trust *t, struct crl_file *f)
 	if ((r = crl_file_read(t, f, err, sizeof(err))) != 0)
 		goto out;
 	f->bad = 0;
-	log_notice("%s: CRL re-read (%d CRLs)", f->path,
+	log_notice("event=crl-reread path=%s crls=%d", LOG_Q(f->path),
 	    sk_X509_CRL_num(f->crls));
 	return 1;
 out:
 	f->bad = 1;
-	log_error("%s; keeping the CRLs read before from this file",
-	    err[0] != '\0' ? err : "CRL refresh failed");
+	log_error("event=crl-refresh-failed reason=%s "
+	    "action=\"keeping the CRLs read before from this file\"",
+	    LOG_Q(err[0] != '\0' ? err : "CRL refresh failed"));
 	return r;
 }
 
@@ -515,7 +516,8 @@ trust_refresh(struct trust *t, time_t now)
 	}
 	if (changed && crls_rebuild(t) != 0) {
 		/* The old set stays in force. */
-		log_error("out of memory: CRLs not updated");
+		log_error("event=crl-refresh-failed reason=\"out of memory\" "
+		    "action=\"CRLs not updated\"");
 		return ERR_NOMEM;
 	}
 	return failed ? ERR_CONFIG : 0;
@@ -1041,8 +1043,8 @@ handshake_verify(X509_STORE_CTX *sctx, void *arg)
 	if ((leaf = X509_STORE_CTX_get0_cert(sctx)) == NULL ||
 	    dn_from_name(X509_get_subject_name(leaf), &subject) != 0)
 		subject = NULL;
-	log_notice("client certificate refused: subject=%s reason=%s",
-	    subject != NULL ? subject : "(unreadable)", reason);
+	log_notice("event=certificate-refused subject=%s reason=%s",
+	    LOG_Q(subject != NULL ? subject : "(unreadable)"), LOG_Q(reason));
 	free(subject);
 	return 0;
 }

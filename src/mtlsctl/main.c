@@ -175,7 +175,7 @@ main(int argc, char **argv)
 	int ch, json = 0;
 
 	/* Library code reports through log.h; a tool shows it on stderr. */
-	log_init(PROG, 0, 1, 0);
+	log_init(PROG, 0, 1, LOG_INFO);
 	opterr = 0;
 	/* -c FILE and -s SOCKET name the control socket of status and
 	 * reload; --json may also follow status. */

@@ -136,8 +136,8 @@ audit_syslog(const struct field f[N_FIELDS], int to_stderr)
 	struct buf *b = NULL;
 
 	if ((b = buf_new(AUDIT_MAX_LINE)) == NULL || format_kv(b, f) != 0) {
-		log_error("cannot format the audit line for event=%s",
-		    f[1].value);
+		log_error("event=audit-failed decision=%s reason=\"cannot "
+		    "format the audit line\"", LOG_Q(f[1].value));
 		goto out;
 	}
 	syslog(LOG_AUTHPRIV | LOG_NOTICE, "audit: %s",
@@ -162,20 +162,21 @@ audit_file(int fd, const struct field f[N_FIELDS])
 	int r = ERR_IO;
 
 	if ((b = buf_new(AUDIT_MAX_LINE)) == NULL || format_json(b, f) != 0) {
-		log_error("cannot format the audit record for event=%s",
-		    f[1].value);
+		log_error("event=audit-failed decision=%s reason=\"cannot "
+		    "format the audit record\"", LOG_Q(f[1].value));
 		goto out;
 	}
 	do {
 		n = write(fd, buf_ptr(b), buf_avail(b));
 	} while (n < 0 && errno == EINTR);
 	if (n < 0) {
-		log_error("audit file write failed: %s", strerror(errno));
+		log_error("event=audit-failed reason=\"write failed\" "
+		    "error=%s", LOG_Q(strerror(errno)));
 		goto out;
 	}
 	if ((size_t)n != buf_avail(b)) {
-		log_error("audit file write was short (%zd of %zu bytes)", n,
-		    buf_avail(b));
+		log_error("event=audit-failed reason=\"short write\" "
+		    "written=%zd size=%zu", n, buf_avail(b));
 		goto out;
 	}
 	r = 0;

@@ -113,8 +113,8 @@ count_refused(struct daemon *d, const SSL *ssl, const char *side,
 		    SSL_alert_desc_string_long(alert));
 	daemon_tally_add(&d->stats.hs_refused, reason);
 	ssl_peer(ssl, peer, sizeof(peer));
-	log_info("event=handshake-refused peer=%s reason=\"%s\"", peer,
-	    reason);
+	log_info("event=handshake-refused peer=%s reason=%s", LOG_Q(peer),
+	    LOG_Q(reason));
 }
 
 /* Counts what the handshake ends in. A fatal alert while the handshake
@@ -210,7 +210,7 @@ answer_status(struct ctlconn *c, int json)
 	if ((b = buf_new(CONTROL_MAX_ANSWER)) == NULL)
 		return ERR_NOMEM;
 	if ((r = control_status(c->ctl->d, time(NULL), json, b)) != 0) {
-		log_error("event=control-status error=\"%s\"", err_str(r));
+		log_error("event=control-status error=%s", LOG_Q(err_str(r)));
 		r = ctlconn_answer(c, "cannot build the status", NULL);
 	} else {
 		r = ctlconn_answer(c, NULL, b);
@@ -363,7 +363,7 @@ control_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 ||
 	    len != sizeof(uc)) {
 		log_warn("event=control-refused reason=\"no peer "
-		    "credentials: %s\"", strerror(errno));
+		    "credentials\" error=%s", LOG_Q(strerror(errno)));
 		goto drop;
 	}
 	/* The socket's mode already keeps others out; this holds even if
@@ -408,7 +408,8 @@ control_open(struct daemon *d, uid_t run_uid, struct control **out)
 	ctl->lev = evconnlistener_new(d->base, control_acceptcb, ctl,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (ctl->lev == NULL) {
-		log_error("cannot serve %s", d->cfg->control_socket);
+		log_error("event=socket-failed path=%s reason=\"cannot "
+		    "serve\"", LOG_Q(d->cfg->control_socket));
 		r = ERR_NOMEM;
 		goto out;
 	}
@@ -427,11 +428,16 @@ void
 control_free(struct control **cp)
 {
 	struct control *ctl;
+	struct ctlconn *c, *next;
 
 	if (cp == NULL || (ctl = *cp) == NULL)
 		return;
-	while (!TAILQ_EMPTY(&ctl->conns))
-		ctlconn_free(TAILQ_FIRST(&ctl->conns));
+	/* next is read before c goes: scan-build cannot see that freeing
+	 * the first element empties the head. */
+	for (c = TAILQ_FIRST(&ctl->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, next);
+		ctlconn_free(c);
+	}
 	if (ctl->lev != NULL)
 		evconnlistener_free(ctl->lev);
 	unixsock_close(&ctl->file);

@@ -15,7 +15,6 @@
 #include "verify.h"
 
 #define DAEMON_NAME "mtlsd"
-#define DAEMON_MAX_TICKETS 10000   /* outstanding tickets, then 429 */
 #define DAEMON_EXPIRE_INTERVAL 10  /* seconds between tstore_expire runs */
 
 struct event_base;
@@ -24,6 +23,7 @@ struct evhttp;
 struct pamsock;
 struct control;
 struct ocsp;
+struct guard;
 
 /* Counters for `mtlsctl status`. A tally counts events by reason: the
  * first DAEMON_REASONS - 1 distinct reasons get a slot each, the rest
@@ -60,6 +60,8 @@ struct daemon {
 	struct tstore *tickets;    /* owned */
 	struct event_base *base;   /* owned; freed last of the libevent objects */
 	struct evhttp *http;       /* owned: the mTLS listeners (server.c) */
+	struct guard *guard;       /* owned: their limits and throttling
+	                              (connguard.c), freed after http */
 	struct pamsock *pam;       /* owned: the PAM socket (pamsock.c) */
 	struct control *ctl;       /* owned: the control socket (control.c) */
 	struct ocsp *ocsp;         /* owned: the OCSP client (ocsp.c), used
@@ -69,7 +71,7 @@ struct daemon {
 	struct audit audit;        /* audit.fd owned, -1 when audit.file is
 	                              unset */
 	int foreground;            /* -f */
-	int debug;                 /* -d or log_level = "debug" */
+	int log_level;             /* LOG_DEBUG with -d, else log_level */
 	int debug_opt;             /* -d: kept over a reload */
 	time_t started;            /* start-up time */
 	time_t loaded;             /* when cfg was loaded */

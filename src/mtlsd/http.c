@@ -22,6 +22,7 @@
 #include "audit.h"
 #include "body.h"
 #include "buf.h"
+#include "connguard.h"
 #include "http.h"
 #include "ident.h"
 #include "json.h"
@@ -203,7 +204,8 @@ reply_ident_error(struct evhttp_request *req, int r, const char *who)
 		reply_internal(req, "out of memory");
 		return;
 	}
-	log_warn("certificate from %s: %s", who, err_str(r));
+	log_warn("event=certificate-unusable peer=%s reason=%s", LOG_Q(who),
+	    LOG_Q(err_str(r)));
 	reply_error(req, ST_FORBIDDEN, "not_allowed",
 	    "certificate identity cannot be represented");
 }
@@ -368,10 +370,16 @@ deny_ticket(struct daemon *d, struct evhttp_request *req,
 	rec->event = AUDIT_TICKET_DENIED;
 	rec->reason = detail;
 	daemon_tally_add(&d->stats.tickets_refused, detail);
+	/* A policy refusal is a failed attempt, of the source and of the
+	 * certificate (connguard.c throttles those that keep failing). */
+	if (code == ST_FORBIDDEN)
+		guard_failure(d, rec->source,
+		    rec->id != NULL ? rec->id->fingerprint : NULL);
 	/* A refusal stands even when it cannot be recorded; audit_record
 	 * has logged why. */
 	if (audit_record(&d->audit, rec) != 0)
-		log_warn("refusal for %s not in the audit file", rec->user);
+		log_warn("event=refusal-unaudited decision=ticket-denied "
+		    "user=%s", LOG_Q(rec->user));
 	reply_error(req, code, error, detail);
 }
 
@@ -385,31 +393,39 @@ issue_ticket(struct daemon *d, struct evhttp_request *req, X509 *x,
 	const struct config *cfg = d->cfg;
 	struct ticket_grant *g = NULL, *back = NULL;
 	char ticket[TICKET_BUFLEN];
+	const char *detail;
 	int r;
 
 	r = grant_new(x, rec->user, dec->rule->name,
 	    cfg->tickets.bind_address ? rec->source : "", &g);
 	if (r != 0) {
-		log_error("cannot build a grant: %s", err_str(r));
+		log_error("event=ticket-failed reason=\"cannot build a "
+		    "grant\" error=%s", LOG_Q(err_str(r)));
 		reply_internal(req, "cannot issue a ticket");
 		goto out;
 	}
 	r = tstore_issue(d->tickets, &g, time(NULL), cfg->tickets.lifetime,
 	    ticket);
-	if (r == ERR_FULL) {
-		deny_ticket(d, req, rec, ST_TOO_MANY,
-		    "rate_limited", "too many outstanding tickets");
+	if (r == ERR_FULL || r == ERR_DENIED) {
+		/* Refused, not made room for: no live ticket is evicted. */
+		detail = r == ERR_FULL ? "too many outstanding tickets" :
+		    "too many outstanding tickets for this certificate";
+		log_info("event=ticket-refused peer=%s user=%s reason=%s",
+		    LOG_Q(rec->source), LOG_Q(rec->user), LOG_Q(detail));
+		deny_ticket(d, req, rec, ST_TOO_MANY, "rate_limited", detail);
 		goto out;
 	}
 	if (r != 0) {
-		log_error("cannot issue a ticket: %s", err_str(r));
+		log_error("event=ticket-failed reason=\"cannot issue a "
+		    "ticket\" error=%s", LOG_Q(err_str(r)));
 		reply_internal(req, "cannot issue a ticket");
 		goto out;
 	}
 	rec->event = AUDIT_TICKET_ISSUED;
 	if (audit_record(&d->audit, rec) != 0) {
 		if (tstore_take(d->tickets, ticket, time(NULL), &back) != 0)
-			log_error("could not withdraw an unaudited ticket");
+			log_error("event=ticket-failed reason=\"could not "
+			    "withdraw an unaudited ticket\"");
 		deny_ticket(d, req, rec, ST_INTERNAL, "internal",
 		    "audit log unavailable");
 		goto out;
@@ -443,7 +459,8 @@ post_tickets(struct daemon *d, struct evhttp_request *req,
 		goto out;
 	}
 	if (peer_addr(req, addr, sizeof(addr)) != 0) {
-		log_error("cannot read the peer address");
+		log_error("event=request-failed reason=\"cannot read the "
+		    "peer address\"");
 		reply_internal(req, "cannot read the peer address");
 		goto out;
 	}
@@ -452,7 +469,8 @@ post_tickets(struct daemon *d, struct evhttp_request *req,
 			reply_internal(req, "cannot read the request");
 			goto out;
 		}
-		log_info("malformed ticket request from %s: %s", addr, detail);
+		log_info("event=request-malformed peer=%s reason=%s",
+		    LOG_Q(addr), LOG_Q(detail));
 		reply_error(req, ST_BAD_REQUEST, "malformed", detail);
 		goto out;
 	}
@@ -547,10 +565,10 @@ on_ocsp_done(const struct ocsp_result *res, void *arg)
 	case OCSP_ACT_ALLOW_SOFT:
 		if (dn_from_name(X509_get_subject_name(j->leaf), &subject) != 0)
 			subject = NULL;
-		log_warn("OCSP responder unreachable, soft_fail: allowing "
-		    "subject=%s from %s (%s)",
-		    subject != NULL ? subject : "(unreadable)", j->addr,
-		    res->detail);
+		log_warn("event=ocsp-soft-fail action=allow subject=%s "
+		    "peer=%s reason=%s",
+		    LOG_Q(subject != NULL ? subject : "(unreadable)"),
+		    LOG_Q(j->addr), LOG_Q(res->detail));
 		snprintf(note, sizeof(note), "OCSP unavailable, allowed by "
 		    "soft_fail: %s", res->detail);
 		post_tickets(j->d, j->req, note);
@@ -563,8 +581,9 @@ on_ocsp_done(const struct ocsp_result *res, void *arg)
 		break;
 	case OCSP_ACT_DENY:
 	default:
-		log_notice("OCSP: refusing a ticket to %s: %s (%s)", j->addr,
-		    ocsp_verdict_str(res->verdict), res->detail);
+		log_notice("event=ocsp-refused peer=%s verdict=%s reason=%s",
+		    LOG_Q(j->addr), LOG_Q(ocsp_verdict_str(res->verdict)),
+		    LOG_Q(res->detail));
 		ocsp_deny(j, res->verdict == OCSP_VERDICT_UNKNOWN ?
 		    "certificate status unknown (OCSP)" :
 		    "OCSP status unavailable");
@@ -628,6 +647,8 @@ tickets_cb(struct evhttp_request *req, void *arg)
 {
 	struct daemon *d = arg;
 
+	if (guard_gate(d, req, tickets_cb) != 0)
+		return;
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
 		reply_method(req, "POST");
 		return;
@@ -696,7 +717,8 @@ get_whoami(struct daemon *d, struct evhttp_request *req)
 	ctx.check_addr = 1;
 	ctx.addr = peer_addr(req, addr, sizeof(addr)) == 0 ? addr : NULL;
 	if ((r = policy_users(&d->cfg->policy, id, &ctx, &users, &n)) != 0) {
-		log_error("policy_users: %s", err_str(r));
+		log_error("event=request-failed reason=\"cannot evaluate the "
+		    "policy\" error=%s", LOG_Q(err_str(r)));
 		reply_internal(req, "cannot evaluate the policy");
 		goto out;
 	}
@@ -715,6 +737,8 @@ out:
 static void
 whoami_cb(struct evhttp_request *req, void *arg)
 {
+	if (guard_gate(arg, req, whoami_cb) != 0)
+		return;
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		reply_method(req, "GET");
 		return;
@@ -725,7 +749,8 @@ whoami_cb(struct evhttp_request *req, void *arg)
 static void
 notfound_cb(struct evhttp_request *req, void *arg)
 {
-	(void)arg;
+	if (guard_gate(arg, req, notfound_cb) != 0)
+		return;
 	reply_error(req, ST_NOT_FOUND, "not_found", NULL);
 }
 
@@ -734,7 +759,8 @@ http_register(struct daemon *d, struct evhttp *http)
 {
 	if (evhttp_set_cb(http, PATH_TICKETS, tickets_cb, d) != 0 ||
 	    evhttp_set_cb(http, PATH_WHOAMI, whoami_cb, d) != 0) {
-		log_error("cannot register the HTTP endpoints");
+		log_error("event=startup-failed reason=\"cannot register the "
+		    "HTTP endpoints\"");
 		return ERR_INTERNAL;
 	}
 	evhttp_set_gencb(http, notfound_cb, d);

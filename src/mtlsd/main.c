@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "audit.h"
 #include "check.h"
 #include "conf.h"
+#include "connguard.h"
 #include "control.h"
 #include "daemon.h"
 #include "err.h"
@@ -23,6 +25,7 @@
 #include "ocsp.h"
 #include "pamsock.h"
 #include "privs.h"
+#include "sandbox.h"
 #include "server.h"
 #include "tickets.h"
 #include "verify.h"
@@ -83,7 +86,7 @@ check_config(const struct opts *o)
 	char err[1024] = "";
 	int r;
 
-	log_init(DAEMON_NAME, 0, 1, o->debug);
+	log_init(DAEMON_NAME, 0, 1, o->debug ? LOG_DEBUG : LOG_INFO);
 	if ((r = config_check(o->file, &cfg, err, sizeof(err))) != 0) {
 		fprintf(stderr, "%s\n", err[0] != '\0' ? err : err_str(r));
 		return EXIT_FAILURE;
@@ -103,9 +106,14 @@ on_expire(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if ((n = tstore_expire(d->tickets, time(NULL))) != 0)
-		log_debug("%zu tickets expired, %zu outstanding", n,
-		    tstore_count(d->tickets));
+	if ((n = tstore_expire(d->tickets, time(NULL))) != 0) {
+		log_debug("event=tickets-expired expired=%zu outstanding=%zu",
+		    n, tstore_count(d->tickets));
+		/* After a burst the freed grants are scattered over the heap,
+		 * and malloc keeps those pages resident: give them back, so
+		 * that memory returns to its baseline (t_load.sh). */
+		(void)malloc_trim(0);
+	}
 	/* Handshakes refresh the CRLs too; this reports a broken CRL file
 	 * even when nobody connects. Errors are logged there. */
 	(void)trust_refresh(d->trust, time(NULL));
@@ -136,7 +144,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGTERM:
 	case SIGINT:
-		log_notice("signal %d: shutting down", (int)sig);
+		log_notice("event=shutdown signal=%d", (int)sig);
 		event_base_loopexit(d->base, NULL);
 		break;
 	default:
@@ -160,7 +168,8 @@ add_events(struct daemon *d)
 	}
 	return 0;
 fail:
-	log_error("cannot set up timers and signals");
+	log_error("event=startup-failed "
+	    "reason=\"cannot set up timers and signals\"");
 	return ERR_INTERNAL;
 }
 
@@ -220,6 +229,8 @@ reload_fixed(const struct config *old, const struct config *new, char *err,
 		what = "control_socket";
 	else if (strcmp(old->user, new->user) != 0)
 		what = "user";
+	else if (old->sandbox != new->sandbox)
+		what = "sandbox";  /* a filter cannot be removed */
 	if (what == NULL)
 		return 0;
 	snprintf(err, errlen, "%s: %s changed: that needs a restart of %s, "
@@ -257,8 +268,8 @@ reopen_audit(struct daemon *d, const struct config *cfg)
 	if (audit_is_current(d->audit.fd, cfg->audit.file))
 		return;
 	if (audit_open(cfg->audit.file, &fd, err, sizeof(err)) != 0) {
-		log_error("event=audit-reopen-failed reason=\"%s\" "
-		    "action=\"keeping the old file\"", err);
+		log_error("event=audit-reopen-failed reason=%s "
+		    "action=\"keeping the old file\"", LOG_Q(err));
 		return;
 	}
 	if (d->audit.fd >= 0)
@@ -293,20 +304,22 @@ daemon_reload(struct daemon *d, char *err, size_t errlen)
 	config_free(&d->cfg);
 	d->cfg = cfg;
 	cfg = NULL;
-	d->debug = d->debug_opt || d->cfg->debug;
-	log_init(DAEMON_NAME, 1, d->foreground, d->debug);
+	/* New limits hold for new connections and the next ticket. */
+	guard_apply_limits(d);
+	d->log_level = d->debug_opt ? LOG_DEBUG : d->cfg->log_level;
+	log_init(DAEMON_NAME, 1, d->foreground, d->log_level);
 	d->loaded = time(NULL);
 	d->stats.reloads++;
-	log_notice("event=reloaded config=%s rules=%zu", file,
+	log_notice("event=reloaded config=%s rules=%zu", LOG_Q(file),
 	    d->cfg->policy.n_rules);
 	err[0] = '\0';
 	r = 0;
 out:
 	if (r != 0) {
 		d->stats.reloads_failed++;
-		log_error("event=reload-refused config=%s reason=\"%s\" "
+		log_error("event=reload-refused config=%s reason=%s "
 		    "action=\"the running configuration stays\"",
-		    file != NULL ? file : "?", err);
+		    LOG_Q(file != NULL ? file : "?"), LOG_Q(err));
 	}
 	SSL_CTX_free(ctx);
 	config_free(&cfg);
@@ -323,16 +336,18 @@ load(struct daemon *d, const struct opts *o)
 	int r;
 
 	if ((r = config_load(o->file, &d->cfg, err, sizeof(err))) != 0) {
-		log_error("%s", err);
+		log_error("event=config-refused config=%s reason=%s",
+		    LOG_Q(o->file), LOG_Q(err));
 		return r;
 	}
 	d->debug_opt = o->debug;
-	d->debug = o->debug || d->cfg->debug;
+	d->log_level = o->debug ? LOG_DEBUG : d->cfg->log_level;
 	d->loaded = time(NULL);
-	log_init(DAEMON_NAME, 1, 1, d->debug);
+	log_init(DAEMON_NAME, 1, 1, d->log_level);
 	if ((r = tls_new(d, d->cfg, &d->ssl_ctx, &d->trust, err,
 	    sizeof(err))) != 0) {
-		log_error("%s", err);
+		log_error("event=config-refused config=%s reason=%s",
+		    LOG_Q(o->file), LOG_Q(err));
 		return r;
 	}
 	return 0;
@@ -348,7 +363,7 @@ open_audit(struct daemon *d)
 		return 0;
 	if ((r = audit_open(d->cfg->audit.file, &d->audit.fd, err,
 	    sizeof(err))) != 0)
-		log_error("%s", err);
+		log_error("event=audit-open-failed reason=%s", LOG_Q(err));
 	return r;
 }
 
@@ -363,16 +378,17 @@ start(struct daemon *d, const struct opts *o)
 
 	if ((r = load(d, o)) != 0)
 		return r;
-	if ((d->tickets = tstore_new(DAEMON_MAX_TICKETS)) == NULL ||
+	if ((d->tickets = tstore_new(d->cfg->limits.max_tickets)) == NULL ||
 	    (d->base = event_base_new()) == NULL) {
-		log_error("out of memory");
+		log_error("event=startup-failed reason=\"out of memory\"");
 		return ERR_NOMEM;
 	}
 	if ((r = server_start(d)) != 0)
 		return r;
 	/* Always there, so that a reload may turn OCSP on. */
 	if ((r = ocsp_new(d->base, &d->ocsp)) != 0) {
-		log_error("cannot create the OCSP client: %s", err_str(r));
+		log_error("event=startup-failed reason=\"cannot create the "
+		    "OCSP client\" error=%s", LOG_Q(err_str(r)));
 		return r;
 	}
 	if ((r = privs_target_uid(d->cfg->user, &run_uid)) != 0)
@@ -383,7 +399,9 @@ start(struct daemon *d, const struct opts *o)
 		return r;
 	if ((r = open_audit(d)) != 0)
 		return r;
-	if ((r = privs_drop(d->cfg->user)) != 0)
+	/* The bounding set needs CAP_SETPCAP, which the drop takes away. */
+	if ((r = sandbox_bound()) != 0 ||
+	    (r = privs_drop(d->cfg->user)) != 0)
 		return r;
 	return add_events(d);
 }
@@ -415,15 +433,17 @@ detach(struct daemon *d)
 	}
 	if (fd > STDERR_FILENO)
 		close(fd);
-	log_init(DAEMON_NAME, 1, 0, d->debug);
+	log_init(DAEMON_NAME, 1, 0, d->log_level);
 	/* The epoll instance and signal pipe were made before the forks. */
 	if (event_reinit(d->base) != 0) {
-		log_error("event_reinit failed");
+		log_error("event=startup-failed reason=\"event_reinit "
+		    "failed\"");
 		return ERR_INTERNAL;
 	}
 	return 0;
 fail:
-	log_error("cannot detach: %s", strerror(errno));
+	log_error("event=startup-failed reason=\"cannot detach\" error=%s",
+	    LOG_Q(strerror(errno)));
 	return ERR_INTERNAL;
 }
 
@@ -434,15 +454,17 @@ log_ready(const struct daemon *d)
 	size_t off = 0;
 	int n;
 
+	/* One value: the addresses joined by commas. */
 	for (size_t i = 0; i < d->cfg->n_listen && off < sizeof(where); i++) {
 		n = snprintf(where + off, sizeof(where) - off, "%s%s",
-		    i != 0 ? " " : "", d->cfg->listen[i]);
+		    i != 0 ? "," : "", d->cfg->listen[i]);
 		if (n < 0)
 			break;
 		off += (size_t)n;
 	}
-	log_notice("%s ready: listening on %s, pam socket %s", DAEMON_NAME,
-	    where, d->cfg->pam_socket);
+	log_notice("event=ready version=%s listen=%s pam_socket=%s "
+	    "control_socket=%s", LOG_Q(PACKAGE_VERSION), LOG_Q(where),
+	    LOG_Q(d->cfg->pam_socket), LOG_Q(d->cfg->control_socket));
 }
 
 static void
@@ -502,17 +524,21 @@ main(int argc, char **argv)
 	 * log: "<N>message" lines, the journal adds time and name. */
 	log_set_journal(o.foreground && !isatty(STDERR_FILENO));
 	/* Until it detaches, start-up errors go to the terminal as well. */
-	log_init(DAEMON_NAME, 1, 1, o.debug);
+	log_init(DAEMON_NAME, 1, 1, o.debug ? LOG_DEBUG : LOG_INFO);
 	if (start(&d, &o) != 0)
 		goto out;
 	if (!d.foreground && detach(&d) != 0)
+		goto out;
+	/* After the detach, whose fork, setsid and dup2 the filter does
+	 * not allow. */
+	if (sandbox_enter(d.cfg->sandbox) != 0)
 		goto out;
 	log_ready(&d);
 	(void)notify_ready();
 	loop = event_base_dispatch(d.base);
 	(void)notify_stopping();
 	if (loop < 0) {
-		log_error("event loop failed");
+		log_error("event=event-loop-failed");
 		goto out;
 	}
 	status = EXIT_SUCCESS;

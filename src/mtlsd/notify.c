@@ -21,8 +21,8 @@ send_state(const char *state)
 
 	if ((rc = sd_notify(0, state)) >= 0)
 		return 0;
-	log_warn("cannot notify the service manager of %s: %s", state,
-	    strerror(-rc));
+	log_warn("event=notify-failed state=%s error=%s", LOG_Q(state),
+	    LOG_Q(strerror(-rc)));
 	return ERR_IO;
 }
 #else

@@ -471,22 +471,25 @@ query_judge(struct query *q)
 	unsigned ttl;
 
 	if (q->body == NULL) {
-		log_warn("OCSP responder %s: %s", q->url->authority,
-		    q->failure);
+		log_warn("event=ocsp-unavailable responder=%s reason=%s",
+		    LOG_Q(q->url->authority), LOG_Q(q->failure));
 		query_finish(q, OCSP_VERDICT_UNAVAILABLE, q->failure);
 		return;
 	}
 	ocsp_evaluate(q->body, q->body_len, q->req, q->id, q->chain, q->store,
 	    &a);
 	if (a.verdict == OCSP_VERDICT_UNAVAILABLE) {
-		log_warn("OCSP responder %s: %s", q->url->authority, a.detail);
+		log_warn("event=ocsp-unavailable responder=%s reason=%s",
+		    LOG_Q(q->url->authority), LOG_Q(a.detail));
 	} else {
-		log_debug("OCSP responder %s: %s", q->url->authority,
-		    a.detail);
+		log_debug("event=ocsp-answer responder=%s verdict=%s "
+		    "detail=%s", LOG_Q(q->url->authority),
+		    LOG_Q(ocsp_verdict_str(a.verdict)), LOG_Q(a.detail));
 		ttl = ocsp_cache_ttl(q->cache_secs, a.next_in);
 		if (ttl > 0 && ocsp_cache_put(o->cache, q->key, a.verdict,
 		    time(NULL) + (time_t)ttl) != 0)
-			log_warn("OCSP answer not cached: out of memory");
+			log_warn("event=ocsp-not-cached reason=\"out of "
+			    "memory\"");
 	}
 	query_finish(q, a.verdict, a.detail);
 }
@@ -503,8 +506,8 @@ on_query_event(evutil_socket_t fd, short what, void *arg)
 	if (!q->answered) {
 		snprintf(q->failure, sizeof(q->failure),
 		    "no answer within %u s", q->timeout);
-		log_warn("OCSP responder %s: %s", q->url->authority,
-		    q->failure);
+		log_warn("event=ocsp-unavailable responder=%s reason=%s",
+		    LOG_Q(q->url->authority), LOG_Q(q->failure));
 		query_finish(q, OCSP_VERDICT_UNAVAILABLE, q->failure);
 		return;
 	}
@@ -555,7 +558,8 @@ on_http_done(struct evhttp_request *req, void *arg)
 	else
 		take_body(q, req);
 	if (event_add(q->ev, &now) != 0)
-		log_error("cannot schedule the OCSP answer");
+		log_error("event=ocsp-failed reason=\"cannot schedule the "
+		    "OCSP answer\"");
 }
 
 /* The responder for leaf: the configured one, else the first usable
@@ -739,7 +743,8 @@ query_start(struct ocsp *o, const struct config_ocsp *c,
 		goto out;
 	TAILQ_INSERT_TAIL(&o->queries, q, link);
 	o->n_queries++;
-	log_debug("OCSP query to %s%s", q->url->authority, q->url->target);
+	log_debug("event=ocsp-query responder=%s target=%s",
+	    LOG_Q(q->url->authority), LOG_Q(q->url->target));
 	q = NULL;
 	r = 0;
 out:
@@ -775,7 +780,7 @@ ocsp_check(struct ocsp *o, const struct config_ocsp *c, X509 *leaf,
 		return;
 	}
 	if (query_start(o, c, key, leaf, chain, cb, arg, &why) != 0) {
-		log_warn("OCSP: %s", why);
+		log_warn("event=ocsp-unavailable reason=%s", LOG_Q(why));
 		result_to(cb, arg, OCSP_VERDICT_UNAVAILABLE, 0, why);
 	}
 }

@@ -18,6 +18,7 @@
 
 #include "audit.h"
 #include "buf.h"
+#include "connguard.h"
 #include "log.h"
 #include "pamsock.h"
 #include "unixsock.h"
@@ -167,8 +168,9 @@ answer_hello(struct pamconn *c, uint32_t version)
 		.u.version = PROTO_VERSION };
 
 	if (version < PROTO_VERSION) {
-		log_warn("pam peer pid %ld speaks version %u only",
-		    (long)c->pid, version);
+		log_warn("event=pam-refused pid=%ld version=%u "
+		    "reason=\"protocol version too old\"", (long)c->pid,
+		    version);
 		return answer_deny(c, DENY_VERSION);
 	}
 	c->state = PC_WANT_REDEEM;
@@ -184,11 +186,16 @@ answer_redeem_denied(struct pamconn *c, struct audit_rec *rec,
 	rec->event = AUDIT_REDEEM_DENIED;
 	daemon_tally_add(&c->ps->d->stats.redeem_refused,
 	    proto_deny_str(reason));
+	/* A refusal the login earned (not a failure of ours) is a failed
+	 * attempt of the remote host and of the certificate. */
+	if (reason != DENY_INTERNAL)
+		guard_failure(c->ps->d, rec->rhost,
+		    rec->id != NULL ? rec->id->fingerprint : NULL);
 	if (rec->reason == NULL)
 		rec->reason = proto_deny_str(reason);
 	if (audit_record(&c->ps->d->audit, rec) != 0)
-		log_warn("refusal for pid %ld not in the audit file",
-		    (long)c->pid);
+		log_warn("event=refusal-unaudited decision=redeem-denied "
+		    "pid=%ld", (long)c->pid);
 	return answer_deny(c, reason);
 }
 
@@ -274,8 +281,8 @@ answer_redeem(struct pamconn *c, const struct proto_redeem *rd)
 	rec.rule = dec.rule->name;
 	if ((r = encode_ok(g->id, dec.rule->name, &ok)) != 0) {
 		/* An identity field over the protocol's bound. */
-		log_error("cannot encode OK for pid %ld: %s", (long)c->pid,
-		    err_str(r));
+		log_error("event=redeem-failed pid=%ld reason=\"cannot "
+		    "encode OK\" error=%s", (long)c->pid, LOG_Q(err_str(r)));
 		rec.reason = "identity does not fit the protocol";
 		r = answer_redeem_denied(c, &rec, DENY_INTERNAL);
 		goto out;
@@ -312,8 +319,8 @@ pamsock_dispatch(struct pamconn *c, const struct proto_msg *m)
 	default:
 		break;
 	}
-	log_warn("pam peer pid %ld: unexpected %s", (long)c->pid,
-	    proto_type_str(m->type));
+	log_warn("event=pam-dropped pid=%ld reason=\"unexpected message\" "
+	    "message=%s", (long)c->pid, LOG_Q(proto_type_str(m->type)));
 	return ERR_PROTO;
 }
 
@@ -328,8 +335,9 @@ pamsock_readcb(struct bufferevent *bev, void *arg)
 	int r;
 
 	(void)bev;
-	if ((r = pamsock_absorb(c)) != 0) {
-		log_warn("pam peer pid %ld sent too much", (long)c->pid);
+	if (pamsock_absorb(c) != 0) {
+		log_warn("event=pam-dropped pid=%ld reason=\"sent too much\"",
+		    (long)c->pid);
 		goto drop;
 	}
 	while (c->state != PC_DONE) {
@@ -338,8 +346,8 @@ pamsock_readcb(struct bufferevent *bev, void *arg)
 		if (r == ERR_SHORT)
 			return;
 		if (r != 0) {
-			log_warn("pam peer pid %ld: %s", (long)c->pid,
-			    err_str(r));
+			log_warn("event=pam-dropped pid=%ld reason=%s",
+			    (long)c->pid, LOG_Q(err_str(r)));
 			goto drop;
 		}
 		r = buf_consume(c->in, consumed);
@@ -371,12 +379,12 @@ pamsock_eventcb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_TIMEOUT)
-		log_info("pam peer pid %ld timed out", (long)c->pid);
+		log_info("event=pam-timeout pid=%ld", (long)c->pid);
 	else if (what & BEV_EVENT_ERROR)
-		log_info("pam peer pid %ld: %s", (long)c->pid,
-		    strerror(EVUTIL_SOCKET_ERROR()));
+		log_info("event=pam-dropped pid=%ld reason=%s", (long)c->pid,
+		    LOG_Q(strerror(EVUTIL_SOCKET_ERROR())));
 	else
-		log_debug("pam peer pid %ld closed", (long)c->pid);
+		log_debug("event=pam-closed pid=%ld", (long)c->pid);
 	pamsock_conn_free(c);
 }
 
@@ -443,27 +451,31 @@ pamsock_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
 	(void)salen;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 ||
 	    len != sizeof(uc)) {
-		log_warn("cannot read the credentials of a pam peer: %s",
-		    strerror(errno));
+		log_warn("event=pam-refused reason=\"no peer credentials\" "
+		    "error=%s", LOG_Q(strerror(errno)));
 		goto drop;
 	}
 	if (!peer_allowed(ps->d->cfg, uc.uid)) {
-		log_warn("pam socket: refused peer uid %u pid %ld",
-		    (unsigned)uc.uid, (long)uc.pid);
+		log_warn("event=pam-refused uid=%u pid=%ld "
+		    "reason=\"uid not allowed\"", (unsigned)uc.uid,
+		    (long)uc.pid);
 		goto drop;
 	}
-	if (ps->n_conns >= PAMSOCK_MAX_CONNS) {
-		log_warn("pam socket: too many connections, refused pid %ld",
+	if (ps->n_conns >= ps->d->cfg->limits.pam_clients) {
+		log_warn("event=pam-refused uid=%u pid=%ld "
+		    "reason=\"too many connections\"", (unsigned)uc.uid,
 		    (long)uc.pid);
 		goto drop;
 	}
 	/* From here the fd belongs to pamsock_conn_new, which closes it
 	 * if it fails. */
 	if (pamsock_conn_new(ps, fd, &uc) != 0) {
-		log_error("cannot serve pam peer pid %ld", (long)uc.pid);
+		log_error("event=pam-error pid=%ld reason=\"cannot serve\"",
+		    (long)uc.pid);
 		return;
 	}
-	log_debug("pam peer uid %u pid %ld", (unsigned)uc.uid, (long)uc.pid);
+	log_debug("event=pam-connected uid=%u pid=%ld", (unsigned)uc.uid,
+	    (long)uc.pid);
 	return;
 drop:
 	close(fd);
@@ -488,7 +500,8 @@ pamsock_open(struct daemon *d, uid_t run_uid, struct pamsock **out)
 	ps->lev = evconnlistener_new(d->base, pamsock_acceptcb, ps,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (ps->lev == NULL) {
-		log_error("cannot serve %s", d->cfg->pam_socket);
+		log_error("event=socket-failed path=%s reason=\"cannot "
+		    "serve\"", LOG_Q(d->cfg->pam_socket));
 		r = ERR_NOMEM;
 		goto out;
 	}
@@ -507,11 +520,16 @@ void
 pamsock_free(struct pamsock **pp)
 {
 	struct pamsock *ps;
+	struct pamconn *c, *next;
 
 	if (pp == NULL || (ps = *pp) == NULL)
 		return;
-	while (!TAILQ_EMPTY(&ps->conns))
-		pamsock_conn_free(TAILQ_FIRST(&ps->conns));
+	/* next is read before c goes: scan-build cannot see that freeing
+	 * the first element empties the head. */
+	for (c = TAILQ_FIRST(&ps->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, next);
+		pamsock_conn_free(c);
+	}
 	if (ps->lev != NULL)
 		evconnlistener_free(ps->lev);
 	unixsock_close(&ps->file);

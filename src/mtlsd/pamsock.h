@@ -10,7 +10,6 @@
 #include "err.h"
 
 #define PAMSOCK_TIMEOUT 5       /* seconds a peer may stay silent */
-#define PAMSOCK_MAX_CONNS 128   /* simultaneous module connections */
 #define PAMSOCK_BACKLOG 64
 
 /* Creates d->cfg->pam_socket (its directory must exist, belong to root or

@@ -16,13 +16,13 @@ lookup_user(const char *user, uid_t *uid, gid_t *gid)
 
 	errno = 0;
 	if ((pw = getpwnam(user)) == NULL) {
-		log_error("user \"%s\" not found%s%s", user,
-		    errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
+		log_error("event=privs-failed user=%s reason=%s", LOG_Q(user),
+		    LOG_Q(errno != 0 ? strerror(errno) : "no such user"));
 		return ERR_PERM;
 	}
 	if (pw->pw_uid == 0) {
-		log_error("user \"%s\" has uid 0: refusing to run as root",
-		    user);
+		log_error("event=privs-failed user=%s uid=0 "
+		    "reason=\"refusing to run as root\"", LOG_Q(user));
 		return ERR_PERM;
 	}
 	*uid = pw->pw_uid;
@@ -46,21 +46,25 @@ static int
 become(const char *user, uid_t uid, gid_t gid)
 {
 	if (initgroups(user, gid) != 0) {
-		log_error("initgroups(%s): %s", user, strerror(errno));
+		log_error("event=privs-failed user=%s reason=initgroups "
+		    "error=%s", LOG_Q(user), LOG_Q(strerror(errno)));
 		return ERR_PERM;
 	}
 	if (setgid(gid) != 0) {
-		log_error("setgid(%u): %s", (unsigned)gid, strerror(errno));
+		log_error("event=privs-failed gid=%u reason=setgid error=%s",
+		    (unsigned)gid, LOG_Q(strerror(errno)));
 		return ERR_PERM;
 	}
 	if (setuid(uid) != 0) {
-		log_error("setuid(%u): %s", (unsigned)uid, strerror(errno));
+		log_error("event=privs-failed uid=%u reason=setuid error=%s",
+		    (unsigned)uid, LOG_Q(strerror(errno)));
 		return ERR_PERM;
 	}
 	/* The drop must be permanent: a saved uid of 0 would let a bug
 	 * in the request path take root back. */
 	if (setuid(0) == 0 || seteuid(0) == 0) {
-		log_error("root privileges could be regained after setuid");
+		log_error("event=privs-failed reason=\"root privileges "
+		    "could be regained after setuid\"");
 		return ERR_PERM;
 	}
 	return 0;
@@ -78,14 +82,15 @@ privs_drop(const char *user)
 			return r;
 		if ((r = become(user, uid, gid)) != 0)
 			return r;
-		log_info("running as %s (uid %u, gid %u)", user,
-		    (unsigned)uid, (unsigned)gid);
+		log_info("event=privs-dropped user=%s uid=%u gid=%u",
+		    LOG_Q(user), (unsigned)uid, (unsigned)gid);
 	} else {
-		log_info("not started as root: running as uid %u",
-		    (unsigned)geteuid());
+		log_info("event=privs-kept uid=%u reason=\"not started as "
+		    "root\"", (unsigned)geteuid());
 	}
 	if (geteuid() == 0 || getuid() == 0) {
-		log_error("refusing to run as root");
+		log_error("event=privs-failed reason=\"refusing to run as "
+		    "root\"");
 		return ERR_PERM;
 	}
 	return 0;

@@ -6,8 +6,9 @@
 #include "daemon.h"
 #include "err.h"
 
-#define SERVER_TIMEOUT 10            /* seconds: handshake, headers, body */
-#define SERVER_MAX_HEADERS 8192      /* bytes of request headers */
+/* The most request body the handlers take: limits.max_body_size, which
+ * evhttp enforces, is at most this (conf.c). Timeouts and the header
+ * size are limits = { ... } too (connguard.c). */
 #define SERVER_MAX_BODY 4096         /* bytes of request body */
 
 /* Creates d->http on d->base (which must exist, as must d->ssl_ctx) and

@@ -23,32 +23,38 @@ check_dir(const char *what, const char *path, uid_t run_uid)
 	size_t n;
 
 	if (slash == NULL || slash == path) {
-		log_error("%s %s: give an absolute path in a directory of its "
-		    "own", what, path);
+		log_error("event=socket-failed setting=%s path=%s "
+		    "reason=\"give an absolute path in a directory of its "
+		    "own\"", what, LOG_Q(path));
 		return ERR_CONFIG;
 	}
 	n = (size_t)(slash - path);
 	memcpy(dir, path, n);
 	dir[n] = '\0';
 	if (lstat(dir, &st) != 0) {
-		log_error("%s %s: directory %s: %s (create it first, owned by "
-		    "root or the daemon's user, mode 0750)", what, path, dir,
-		    strerror(errno));
+		log_error("event=socket-failed setting=%s path=%s dir=%s "
+		    "error=%s action=\"create it first, owned by root or the "
+		    "daemon's user, mode 0750\"", what, LOG_Q(path),
+		    LOG_Q(dir), LOG_Q(strerror(errno)));
 		return ERR_CONFIG;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		log_error("%s %s: %s is not a directory", what, path, dir);
+		log_error("event=socket-failed setting=%s path=%s dir=%s "
+		    "reason=\"not a directory\"", what, LOG_Q(path),
+		    LOG_Q(dir));
 		return ERR_CONFIG;
 	}
 	if (st.st_uid != 0 && st.st_uid != run_uid) {
-		log_error("%s %s: directory %s is owned by uid %u, not root or "
-		    "uid %u", what, path, dir, (unsigned)st.st_uid,
-		    (unsigned)run_uid);
+		log_error("event=socket-failed setting=%s path=%s dir=%s "
+		    "owner=%u reason=\"directory not owned by root or uid "
+		    "%u\"", what, LOG_Q(path), LOG_Q(dir),
+		    (unsigned)st.st_uid, (unsigned)run_uid);
 		return ERR_PERM;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		log_error("%s %s: directory %s is writable by group or others",
-		    what, path, dir);
+		log_error("event=socket-failed setting=%s path=%s dir=%s "
+		    "reason=\"directory writable by group or others\"", what,
+		    LOG_Q(path), LOG_Q(dir));
 		return ERR_PERM;
 	}
 	return 0;
@@ -66,28 +72,38 @@ remove_stale(const char *what, const char *path,
 	if (lstat(path, &st) != 0) {
 		if (errno == ENOENT)
 			return 0;
-		log_error("%s %s: %s", what, path, strerror(errno));
+		log_error("event=socket-failed setting=%s path=%s error=%s",
+		    what, LOG_Q(path), LOG_Q(strerror(errno)));
 		return ERR_IO;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
-		log_error("%s %s exists and is not a socket", what, path);
+		log_error("event=socket-failed setting=%s path=%s "
+		    "reason=\"exists and is not a socket\"", what,
+		    LOG_Q(path));
 		return ERR_CONFIG;
 	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		log_error("socket: %s", strerror(errno));
+		log_error("event=socket-failed setting=%s path=%s "
+		    "reason=socket error=%s", what, LOG_Q(path),
+		    LOG_Q(strerror(errno)));
 		return ERR_IO;
 	}
 	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
 	close(fd);
 	if (live) {
-		log_error("%s %s is in use by a running daemon", what, path);
+		log_error("event=socket-failed setting=%s path=%s "
+		    "reason=\"in use by a running daemon\"", what,
+		    LOG_Q(path));
 		return ERR_IO;
 	}
 	if (unlink(path) != 0) {
-		log_error("cannot remove stale %s: %s", path, strerror(errno));
+		log_error("event=socket-failed setting=%s path=%s "
+		    "reason=\"cannot remove the stale socket\" error=%s",
+		    what, LOG_Q(path), LOG_Q(strerror(errno)));
 		return ERR_IO;
 	}
-	log_info("removed stale socket %s", path);
+	log_info("event=stale-socket-removed setting=%s path=%s", what,
+	    LOG_Q(path));
 	return 0;
 }
 
@@ -102,25 +118,29 @@ bind_socket(const char *path, const struct sockaddr_un *sun, mode_t mode,
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
-		log_error("socket: %s", strerror(errno));
+		log_error("event=socket-failed path=%s reason=socket error=%s",
+		    LOG_Q(path), LOG_Q(strerror(errno)));
 		return ERR_IO;
 	}
 	old = umask(0177);
 	rc = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
 	umask(old);
 	if (rc != 0) {
-		log_error("cannot bind %s: %s", path, strerror(errno));
+		log_error("event=socket-failed path=%s reason=bind error=%s",
+		    LOG_Q(path), LOG_Q(strerror(errno)));
 		goto fail;
 	}
 	if (chmod(path, mode) != 0 ||
 	    (owner != (uid_t)-1 && geteuid() == 0 &&
 	    lchown(path, owner, (gid_t)-1) != 0)) {
-		log_error("cannot set the mode or owner of %s: %s", path,
-		    strerror(errno));
+		log_error("event=socket-failed path=%s reason=\"cannot set "
+		    "the mode or owner\" error=%s", LOG_Q(path),
+		    LOG_Q(strerror(errno)));
 		goto fail_unlink;
 	}
 	if (listen(fd, backlog) != 0) {
-		log_error("cannot listen on %s: %s", path, strerror(errno));
+		log_error("event=socket-failed path=%s reason=listen error=%s",
+		    LOG_Q(path), LOG_Q(strerror(errno)));
 		goto fail_unlink;
 	}
 	*out = fd;
@@ -144,7 +164,8 @@ unixsock_open(const char *what, const char *path, uid_t run_uid,
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		log_error("%s %s: path too long", what, path);
+		log_error("event=socket-failed setting=%s path=%s "
+		    "reason=\"path too long\"", what, LOG_Q(path));
 		return ERR_CONFIG;
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
@@ -176,7 +197,8 @@ unixsock_close(struct unixsock *us)
 	 * to the directory: the next start then removes it as stale. */
 	if (lstat(us->path, &st) == 0 && st.st_dev == us->dev &&
 	    st.st_ino == us->ino && unlink(us->path) != 0)
-		log_debug("cannot remove %s: %s", us->path, strerror(errno));
+		log_debug("event=socket-not-removed path=%s error=%s",
+		    LOG_Q(us->path), LOG_Q(strerror(errno)));
 	free(us->path);
 	us->path = NULL;
 }

@@ -356,6 +356,12 @@ itest_init() {
 
 # ---- mtlsd ---------------------------------------------------------------
 
+# The tests not about limits make many refusals, tickets and connections
+# from 127.0.0.1 in a short time: throttling and the per-source and
+# per-certificate caps stay out of their way (t_limits.sh and
+# t_slowloris.sh test those, with CONF_LIMITS).
+TEST_LIMITS='slow_after = 0; refuse_after = 0; max_tickets_per_cert = 100000; max_connections_per_source = 4096;'
+
 DEFAULT_RULES='  { name = "alice"; subject = "CN=alice,OU=ops,O=Example"; users = [ "root", "admin" ]; },
   { name = "ivan"; subject = "CN=ivan,OU=ops,O=Example"; users = [ "root" ]; }'
 
@@ -366,6 +372,7 @@ DEFAULT_RULES='  { name = "alice"; subject = "CN=alice,OU=ops,O=Example"; users 
 #   CONF_LISTEN ['"127.0.0.1:PORT"']  CONF_CRL [ca.crl and int.crl]
 #   CONF_CERT/CONF_KEY [server.pem/server.key]  CONF_RULES [alice, ivan]
 #   CONF_EXTRA [lines added at the top level]
+#   CONF_LIMITS [$TEST_LIMITS: the inside of limits = { ... }]
 write_config() {
 	local local_services=
 	[ -z "${CONF_LOCAL_SERVICES:-}" ] ||
@@ -390,6 +397,7 @@ tickets = {
   $local_services
 };
 audit = { file = "$AUDIT_FILE"; };
+limits = { ${CONF_LIMITS-$TEST_LIMITS} };
 ${CONF_EXTRA:-}
 rules = (
 ${CONF_RULES:-$DEFAULT_RULES}

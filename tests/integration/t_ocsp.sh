@@ -120,7 +120,7 @@ expect_ticket alice 403 "OCSP status unavailable" \
     "responder down, no soft_fail: 403, OCSP status unavailable"
 expect_match "$(audit_last)" '"event":"ticket-denied".*OCSP status unavailable' \
     "responder down: audited as ticket-denied"
-expect_match "$(cat "$MTLSD_LOG")" "OCSP responder 127.0.0.1:$DEAD_PORT: unreachable" \
+expect_match "$(cat "$MTLSD_LOG")" "event=ocsp-unavailable responder=127\.0\.0\.1:$DEAD_PORT reason=unreachable\$" \
     "responder down: logged"
 stop_mtlsd
 
@@ -128,7 +128,7 @@ config_ocsp "enable = true; responder = \"http://127.0.0.1:$DEAD_PORT/\"; soft_f
 : >"$MTLSD_LOG"
 start_mtlsd "$conf" || bail "mtlsd did not start"
 expect_ticket alice 201 "responder down, soft_fail: a ticket"
-expect_match "$(cat "$MTLSD_LOG")" "OCSP responder unreachable, soft_fail: allowing subject=CN=alice" \
+expect_match "$(cat "$MTLSD_LOG")" '^<4>event=ocsp-soft-fail action=allow subject="?CN=alice[,"]' \
     "soft_fail: the allowance is logged as a warning"
 expect_match "$(audit_last)" '"event":"ticket-issued".*OCSP unavailable, allowed by soft_fail' \
     "soft_fail: the audit record's reason says so"
@@ -169,7 +169,7 @@ read -r hcode h_ms <"$T/hung.result"
 expect_eq "$hcode" 403 "hung responder: refused"
 ok "... within timeout + 1 s (${h_ms} ms, 1800..3000)" \
     test "$h_ms" -ge 1800 -a "$h_ms" -le 3000
-expect_match "$(cat "$MTLSD_LOG")" "OCSP responder 127.0.0.1:$HANG_PORT: no answer within 2 s" \
+expect_match "$(cat "$MTLSD_LOG")" "event=ocsp-unavailable responder=127\.0\.0\.1:$HANG_PORT reason=\"no answer within 2 s\"\$" \
     "hung responder: the timeout is logged"
 stop_mtlsd
 kill_wait "$HANG_PID"

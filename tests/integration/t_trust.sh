@@ -49,7 +49,7 @@ refused() {
 		return
 	fi
 	if [ -n "${3:-}" ] && ! wait_for 2 logged_since "$before" \
-	    "certificate refused: .*reason=.*$3"; then
+	    "event=certificate-refused subject=.* reason=\".*$3"; then
 		fail "$2"
 		diag "no refusal matching /$3/ in the log"
 		diag_file "$MTLSD_LOG" 5
@@ -110,7 +110,8 @@ else
 	fail "CRL replaced on disk: revoked.pem refused, no restart"
 	fail "refused within a second and a half"
 fi
-ok "mtlsd logged the re-read" grep -q "ca.crl: CRL re-read" "$MTLSD_LOG"
+ok "mtlsd logged the re-read" \
+    grep -Eq "event=crl-reread path=[^ ]*/ca\.crl crls=[0-9]+$" "$MTLSD_LOG"
 accepted alice "alice still accepted after the re-read"
 
 before=$(wc -l <"$MTLSD_LOG")
@@ -121,7 +122,7 @@ sleep 1.2
 refused revoked "malformed replacement: the previous CRL stays in force" \
     "revoked"
 ok "the malformed CRL is logged as an error" wait_for 3 logged_since \
-    "$before" "ca.crl: malformed PEM; keeping the CRLs read before"
+    "$before" '^<3>event=crl-refresh-failed reason="[^"]*ca\.crl: malformed PEM" action="keeping the CRLs read before'
 accepted alice "alice accepted with the malformed file in place"
 
 replace_crl "$PKI/ca-empty.crl"

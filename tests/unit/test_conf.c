@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <syslog.h>
+
 #include <openssl/tls1.h>
 
 #include "conf.h"
@@ -192,7 +194,7 @@ test_example_loads(void **state)
 	assert_int_equal(c->tls.min_version, TLS1_3_VERSION);
 	assert_int_equal(c->tickets.lifetime, 60);
 	assert_int_equal(c->tickets.bind_address, 1);
-	assert_int_equal(c->debug, 0);
+	assert_int_equal(c->log_level, LOG_INFO);
 	assert_int_equal(c->policy.n_rules, 1);
 	assert_string_equal(c->policy.rules[0].name, "alice");
 	assert_string_equal(c->policy.rules[0].subject,
@@ -234,7 +236,7 @@ test_minimal_defaults(void **state)
 	assert_null(c->tickets.local_services);
 	assert_int_equal(c->tickets.n_local_services, 0);
 	assert_null(c->audit.file);
-	assert_int_equal(c->debug, 0);
+	assert_int_equal(c->log_level, LOG_INFO);
 	assert_int_equal(c->policy.n_rules, 0);
 	config_free(&c);
 	config_free(&c);
@@ -279,7 +281,7 @@ test_full_relative_paths(void **state)
 	assert_int_equal(c->pam_peers[1], 1000);
 	assert_int_equal(c->pam_peers[2], (uid_t)4294967294u);
 	assert_string_equal(c->control_socket, "/abs/control.sock");
-	assert_int_equal(c->debug, 1);
+	assert_int_equal(c->log_level, LOG_DEBUG);
 	assert_in_dir(c->tls.certificate, "server.pem");
 	assert_in_dir(c->tls.private_key, "k/server.key");
 	assert_string_equal(c->tls.trust_anchors, "/etc/ca.pem");
@@ -334,6 +336,53 @@ test_relative_config_path(void **state)
 	assert_string_equal(c->file, "sub/rel.conf");
 	assert_in_dir(c->tls.certificate, "sub/c.pem");
 	config_free(&c);
+}
+
+/* Every log_level name loads as its syslog priority. */
+static void
+test_log_levels(void **state)
+{
+	static const struct {
+		const char *name;
+		int prio;
+	} levels[] = {
+		{ "error", LOG_ERR }, { "warning", LOG_WARNING },
+		{ "notice", LOG_NOTICE }, { "info", LOG_INFO },
+		{ "debug", LOG_DEBUG },
+	};
+	struct config *c;
+	char text[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		snprintf(text, sizeof(text), TLS_OK "log_level = \"%s\";\n",
+		    levels[i].name);
+		c = assert_loads(text);
+		assert_int_equal(c->log_level, levels[i].prio);
+		config_free(&c);
+	}
+}
+
+/* sandbox: on unless set false; only a boolean. */
+static void
+test_sandbox_key(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	c = assert_loads(TLS_OK);
+	assert_int_equal(c->sandbox, 1);
+	config_free(&c);
+	c = assert_loads(TLS_OK "sandbox = false;\n");
+	assert_int_equal(c->sandbox, 0);
+	config_free(&c);
+	c = assert_loads(TLS_OK "sandbox = true;\n");
+	assert_int_equal(c->sandbox, 1);
+	config_free(&c);
+	assert_load_error(TLS_OK "sandbox = 0;\n", 2,
+	    "'sandbox' must be true or false");
+	assert_load_error(TLS_OK "sandbox = \"false\";\n", 2,
+	    "'sandbox' must be true or false");
 }
 
 static void
@@ -456,7 +505,16 @@ test_bad_values(void **state)
 	    "trust_anchors = \"a\"; min_version = \"1.1\"; };\n", 1,
 	    "'tls.min_version' must be \"1.2\" or \"1.3\"");
 	assert_load_error(TLS_OK "log_level = \"trace\";\n", 2,
-	    "'log_level' must be \"info\" or \"debug\"");
+	    "'log_level' must be \"error\", \"warning\", \"notice\", "
+	    "\"info\" or \"debug\"");
+	assert_load_error(TLS_OK "log_level = \"warn\";\n", 2,
+	    "'log_level' must be \"error\", \"warning\", \"notice\", "
+	    "\"info\" or \"debug\"");
+	assert_load_error(TLS_OK "log_level = \"Info\";\n", 2,
+	    "'log_level' must be \"error\", \"warning\", \"notice\", "
+	    "\"info\" or \"debug\"");
+	assert_load_error(TLS_OK "log_level = \"\";\n", 2,
+	    "'log_level' must not be empty");
 	assert_load_error(TLS_OK "user = \"-x\";\n", 2,
 	    "'user': '-x' is not a valid user name");
 	/* Control bytes in an echoed value are replaced. */
@@ -990,6 +1048,102 @@ test_loaded_policy_decides(void **state)
 	config_free(&c);
 }
 
+/* --- limits --------------------------------------------------------------- */
+
+static void
+assert_default_limits(const struct config_limits *m)
+{
+	assert_int_equal(m->max_connections, 1024);
+	assert_int_equal(m->max_per_source, 32);
+	assert_int_equal(m->handshake_timeout, 10);
+	assert_int_equal(m->request_timeout, 10);
+	assert_int_equal(m->idle_timeout, 30);
+	assert_int_equal(m->max_header_size, 8192);
+	assert_int_equal(m->max_body_size, 4096);
+	assert_int_equal(m->max_tickets, 10000);
+	assert_int_equal(m->max_tickets_per_cert, 8);
+	assert_int_equal(m->pam_clients, 128);
+	assert_int_equal(m->failure_window, 60);
+	assert_int_equal(m->slow_after, 10);
+	assert_int_equal(m->slow_delay_ms, 1000);
+	assert_int_equal(m->refuse_after, 30);
+	assert_int_equal(m->refuse_for, 300);
+	assert_int_equal(m->throttle_entries, 4096);
+}
+
+static void
+test_limits_defaults(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	c = assert_loads(TLS_OK);
+	assert_default_limits(&c->limits);
+	config_free(&c);
+	/* An empty group changes nothing. */
+	c = assert_loads(TLS_OK "limits = { };\n");
+	assert_default_limits(&c->limits);
+	config_free(&c);
+}
+
+static void
+test_limits_values(void **state)
+{
+	struct config *c;
+	const struct config_limits *m;
+
+	(void)state;
+	c = assert_loads(TLS_OK "limits = {\n"
+	    " max_connections = 2000; max_connections_per_source = 4;\n"
+	    " handshake_timeout = 3; request_timeout = 5; idle_timeout = 60;\n"
+	    " max_header_size = 2048; max_body_size = 512;\n"
+	    " max_tickets = 50; max_tickets_per_cert = 2; pam_clients = 16;\n"
+	    " failure_window = 5; slow_after = 0; slow_delay_ms = 250;\n"
+	    " refuse_after = 6; refuse_for = 7; throttle_entries = 16;\n"
+	    "};\n");
+	m = &c->limits;
+	assert_int_equal(m->max_connections, 2000);
+	assert_int_equal(m->max_per_source, 4);
+	assert_int_equal(m->handshake_timeout, 3);
+	assert_int_equal(m->request_timeout, 5);
+	assert_int_equal(m->idle_timeout, 60);
+	assert_int_equal(m->max_header_size, 2048);
+	assert_int_equal(m->max_body_size, 512);
+	assert_int_equal(m->max_tickets, 50);
+	assert_int_equal(m->max_tickets_per_cert, 2);
+	assert_int_equal(m->pam_clients, 16);
+	assert_int_equal(m->failure_window, 5);
+	assert_int_equal(m->slow_after, 0);
+	assert_int_equal(m->slow_delay_ms, 250);
+	assert_int_equal(m->refuse_after, 6);
+	assert_int_equal(m->refuse_for, 7);
+	assert_int_equal(m->throttle_entries, 16);
+	config_free(&c);
+}
+
+static void
+test_limits_bad(void **state)
+{
+	(void)state;
+	assert_load_error(TLS_OK "limits = {\n max_conns = 1;\n};\n", 3,
+	    "unknown key 'limits.max_conns'");
+	assert_load_error(TLS_OK "limits = 5;\n", 2,
+	    "'limits' must be a group { ... }");
+	assert_load_error(TLS_OK "limits = {\n max_connections = 0;\n};\n", 3,
+	    "'limits.max_connections' must be between 1 and 65536");
+	assert_load_error(TLS_OK "limits = {\n handshake_timeout = \"10\";\n"
+	    "};\n", 3, "'limits.handshake_timeout' must be an integer");
+	assert_load_error(TLS_OK "limits = {\n max_body_size = 4097;\n};\n", 3,
+	    "'limits.max_body_size' must be between 64 and 4096");
+	assert_load_error(TLS_OK "limits = {\n max_tickets_per_cert = 0;\n"
+	    "};\n", 3, "'limits.max_tickets_per_cert' must be between 1 and "
+	    "1000000");
+	assert_load_error(TLS_OK "limits = {\n refuse_for = -1;\n};\n", 3,
+	    "'limits.refuse_for' must be between 1 and 86400");
+	assert_load_error(TLS_OK "limits = {\n throttle_entries = 15;\n};\n",
+	    3, "'limits.throttle_entries' must be between 16 and 1000000");
+}
+
 int
 main(void)
 {
@@ -999,6 +1153,8 @@ main(void)
 		cmocka_unit_test(test_full_relative_paths),
 		cmocka_unit_test(test_crl_single_string),
 		cmocka_unit_test(test_relative_config_path),
+		cmocka_unit_test(test_log_levels),
+		cmocka_unit_test(test_sandbox_key),
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_missing_keys),
 		cmocka_unit_test(test_wrong_types),
@@ -1018,6 +1174,9 @@ main(void)
 		cmocka_unit_test(test_loaded_policy_decides),
 		cmocka_unit_test(test_split_listen_good),
 		cmocka_unit_test(test_split_listen_bad),
+		cmocka_unit_test(test_limits_defaults),
+		cmocka_unit_test(test_limits_values),
+		cmocka_unit_test(test_limits_bad),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,5 +1,6 @@
 /* src/lib/log.c: the lines written to stderr (captured through a pipe),
- * their sanitising and bounds, the debug switch, errno, and the OpenSSL
+ * their sanitising and bounds, the level threshold and the log_level
+ * names, the quoting of key=value values, errno, and the OpenSSL
  * boundary (log_ossl, ossl_check). syslog is never enabled here.
  *
  * log.c keeps its state in a static, so test_before_init must run first:
@@ -105,7 +106,7 @@ static int
 setup(void **state)
 {
 	(void)state;
-	log_init(IDENT, 0, 1, 0);
+	log_init(IDENT, 0, 1, LOG_INFO);
 	ERR_clear_error();
 	return 0;
 }
@@ -162,7 +163,7 @@ test_no_stderr(void **state)
 	struct capture c;
 
 	(void)state;
-	log_init(IDENT, 0, 0, 1);
+	log_init(IDENT, 0, 0, LOG_DEBUG);
 	capture_start(&c);
 	log_error("quiet");
 	log_debug("quiet too");
@@ -205,23 +206,103 @@ test_debug_dropped(void **state)
 	assert_int_equal(c.len, 0);
 }
 
-/* With debug on, debug lines carry the function; other levels never do. */
+/* At LOG_DEBUG, debug lines carry the function as a last field, so that
+ * a line still starts with its event; other levels never do. */
 static void
 test_debug_shown(void **state)
 {
 	struct capture c;
 
 	(void)state;
-	log_init(IDENT, 0, 1, 1);
+	log_init(IDENT, 0, 1, LOG_DEBUG);
 	capture_start(&c);
-	log_debug("shown %d", 2);
+	log_debug("event=x n=%d", 2);
 	log_info("plain");
 	log_msg(LOG_DEBUG, NULL, "no function");
 	capture_end(&c);
 	assert_string_equal(c.out,
-	    IDENT ": debug: test_debug_shown: shown 2\n"
+	    IDENT ": debug: event=x n=2 func=test_debug_shown\n"
 	    IDENT ": info: plain\n"
 	    IDENT ": debug: no function\n");
+}
+
+/* Each level lets through its own priority and the more severe ones,
+ * and drops the rest. */
+static void
+test_threshold(void **state)
+{
+	/* Indexed by priority, LOG_EMERG (0) to LOG_DEBUG (7). */
+	static const char *const names[] = { "emerg", "alert", "crit",
+	    "error", "warning", "notice", "info", "debug" };
+	struct capture c;
+	char want[512];
+	size_t off;
+
+	(void)state;
+	for (int level = LOG_ERR; level <= LOG_DEBUG; level++) {
+		log_init(IDENT, 0, 1, level);
+		capture_start(&c);
+		for (int p = LOG_EMERG; p <= LOG_DEBUG; p++)
+			log_msg(p, NULL, "p%d", p);
+		capture_end(&c);
+		want[0] = '\0';
+		for (int p = LOG_EMERG; p <= level; p++) {
+			off = strlen(want);
+			snprintf(want + off, sizeof(want) - off,
+			    "%s: %s: p%d\n", IDENT, names[p], p);
+		}
+		assert_string_equal(c.out, want);
+	}
+
+	/* "warning": the warning is written, the info line is not. */
+	log_init(IDENT, 0, 1, LOG_WARNING);
+	capture_start(&c);
+	log_info("event=ready");
+	log_notice("event=reloaded");
+	log_warn("event=ocsp-unavailable");
+	capture_end(&c);
+	assert_string_equal(c.out, IDENT ": warning: event=ocsp-unavailable\n");
+
+	/* The journal form obeys the same threshold, facility bits or not. */
+	log_set_journal(1);
+	capture_start(&c);
+	log_info("dropped");
+	log_msg(LOG_AUTHPRIV | LOG_INFO, NULL, "dropped too");
+	log_error("kept");
+	log_msg(LOG_AUTHPRIV | LOG_WARNING, NULL, "kept too");
+	capture_end(&c);
+	log_set_journal(0);
+	assert_string_equal(c.out, "<3>kept\n<4>kept too\n");
+}
+
+static void
+test_level_parse(void **state)
+{
+	static const struct {
+		const char *name;
+		int prio;
+	} good[] = {
+		{ "error", LOG_ERR }, { "warning", LOG_WARNING },
+		{ "notice", LOG_NOTICE }, { "info", LOG_INFO },
+		{ "debug", LOG_DEBUG },
+	};
+	static const char *const bad[] = { "", "Info", "INFO", "warn",
+	    "err", "crit", "emerg", "trace", "debug ", " info", "7", "infox" };
+	int prio;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		prio = -1;
+		assert_int_equal(log_level_parse(good[i].name, &prio), 0);
+		assert_int_equal(prio, good[i].prio);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		prio = -1;
+		assert_int_equal(log_level_parse(bad[i], &prio), ERR_INVALID);
+		assert_int_equal(prio, -1);
+	}
+	assert_int_equal(log_level_parse(NULL, &prio), ERR_INVALID);
+	assert_int_equal(prio, -1);
 }
 
 static void
@@ -244,8 +325,8 @@ test_long_message(void **state)
 	for (i = strlen(IDENT) + 9; i < c.len - 1; i++)
 		assert_int_equal(c.out[i], 'x');
 
-	/* The function prefix of a debug line counts into the same bound. */
-	log_init(IDENT, 0, 1, 1);
+	/* The function field of a debug line counts into the same bound. */
+	log_init(IDENT, 0, 1, LOG_DEBUG);
 	capture_start(&c);
 	log_msg(LOG_DEBUG, big, "%s", big);
 	capture_end(&c);
@@ -263,7 +344,7 @@ test_long_ident(void **state)
 
 	(void)state;
 	memset(ident, 'i', sizeof(ident) - 1);
-	log_init(ident, 0, 1, 0);
+	log_init(ident, 0, 1, LOG_INFO);
 	capture_start(&c);
 	log_error("after a long ident");
 	capture_end(&c);
@@ -301,6 +382,103 @@ test_errno_preserved(void **state)
 	close(saved);
 }
 
+/* ---- key=value values ------------------------------------------------- */
+
+/* A value with nothing to quote is written as it is. */
+static void
+test_quote_plain(void **state)
+{
+	static const char *const plain[] = { "127.0.0.1:7443",
+	    "/run/mtlsd/pam.sock", "x", "CN\xc3\xa9", "a,b;c'd", "-" };
+	char out[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		memset(out, 'z', sizeof(out));
+		assert_ptr_equal(log_quote(out, sizeof(out), plain[i]), out);
+		assert_string_equal(out, plain[i]);
+	}
+}
+
+/* Space, '"', '=' or '\\' (and the empty value, and NULL) are quoted;
+ * inside the quotes '"' and '\\' are escaped. */
+static void
+test_quote_quoted(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "certificate revoked", "\"certificate revoked\"" },
+		{ "CN=bob,O=Example", "\"CN=bob,O=Example\"" },
+		{ "say \"hi\"", "\"say \\\"hi\\\"\"" },
+		{ "back\\slash", "\"back\\\\slash\"" },
+		{ "\"", "\"\\\"\"" },
+		{ "\\", "\"\\\\\"" },
+		{ "=", "\"=\"" },
+		{ " ", "\" \"" },
+		{ "", "\"\"" },
+		{ NULL, "\"\"" },
+	};
+	char out[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_ptr_equal(log_quote(out, sizeof(out), cases[i].in), out);
+		assert_string_equal(out, cases[i].want);
+	}
+}
+
+/* A value too long is cut to the buffer; a quoted one keeps its closing
+ * quote and never ends in half an escape. */
+static void
+test_quote_cut(void **state)
+{
+	char out[8];
+
+	(void)state;
+	log_quote(out, sizeof(out), "abcdefghij");
+	assert_string_equal(out, "abcdefg");
+	log_quote(out, sizeof(out), "a b c d e f");
+	assert_string_equal(out, "\"a b c\"");
+	log_quote(out, sizeof(out), "abc\"def");
+	assert_string_equal(out, "\"abc\\\"\"");
+	/* The escape would leave no room for the closing quote: left out. */
+	log_quote(out, sizeof(out), "abcd\"ef");
+	assert_string_equal(out, "\"abcd\"");
+	log_quote(out, sizeof(out), "ab\"cdef");
+	assert_string_equal(out, "\"ab\\\"c\"");
+	log_quote(out, 3, "a b");
+	assert_string_equal(out, "\"\"");
+	/* Too small for two quotes: nothing rather than half a value. */
+	memset(out, 'z', sizeof(out));
+	log_quote(out, 2, "a b");
+	assert_string_equal(out, "");
+	log_quote(out, 2, "ab");
+	assert_string_equal(out, "a");
+	memset(out, 'z', sizeof(out));
+	log_quote(out, 0, "a");
+	assert_int_equal(out[0], 'z');
+}
+
+/* LOG_Q in a log call: one line of fields a reader can split, even with a
+ * newline or a forged field inside a value. */
+static void
+test_quote_in_line(void **state)
+{
+	struct capture c;
+
+	(void)state;
+	capture_start(&c);
+	log_notice("event=x peer=%s subject=%s reason=%s", LOG_Q("127.0.0.1"),
+	    LOG_Q("CN=bob,O=Example"), LOG_Q("certificate revoked"));
+	log_warn("event=y user=%s", LOG_Q("eve\" admin=\"yes\nevent=z"));
+	capture_end(&c);
+	assert_string_equal(c.out,
+	    IDENT ": notice: event=x peer=127.0.0.1 "
+	    "subject=\"CN=bob,O=Example\" reason=\"certificate revoked\"\n"
+	    IDENT ": warning: event=y user=\"eve\\\" admin=\\\"yes?event=z\"\n");
+}
+
 /* ---- OpenSSL boundary --------------------------------------------------- */
 
 static void
@@ -320,10 +498,12 @@ test_ossl_raised(void **state)
 	assert_string_equal(out, "no start line");
 	assert_int_equal(ERR_peek_error(), 0);
 	assert_one_line(&c);
-	assert_memory_equal(c.out, IDENT ": error: loading the key: error:",
-	    strlen(IDENT ": error: loading the key: error:"));
+	assert_memory_equal(c.out, IDENT ": error: event=openssl-error "
+	    "what=\"loading the key\" error=\"error:", strlen(IDENT ": error: "
+	    "event=openssl-error what=\"loading the key\" error=\"error:"));
 	assert_non_null(strstr(c.out, ":no start line; error:"));
-	assert_non_null(strstr(c.out, ":key values mismatch: in alice.key\n"));
+	assert_non_null(strstr(c.out,
+	    ":key values mismatch: in alice.key\"\n"));
 }
 
 /* A real failing call: PEM parsing of something that is no PEM. */
@@ -347,8 +527,9 @@ test_ossl_failing_call(void **state)
 	assert_string_equal(out, "no start line");
 	assert_int_equal(ERR_peek_error(), 0);
 	assert_one_line(&c);
-	assert_memory_equal(c.out, IDENT ": warning: reading: ",
-	    strlen(IDENT ": warning: reading: "));
+	assert_memory_equal(c.out, IDENT ": warning: event=openssl-error "
+	    "what=reading error=\"", strlen(IDENT ": warning: "
+	    "event=openssl-error what=reading error=\""));
 	BIO_free(b);
 }
 
@@ -366,8 +547,10 @@ test_ossl_empty_queue(void **state)
 	capture_end(&c);
 	assert_string_equal(out, "unknown TLS error");
 	assert_string_equal(c.out,
-	    IDENT ": error: handshake: no OpenSSL error reported\n"
-	    IDENT ": error: OpenSSL: no OpenSSL error reported\n");
+	    IDENT ": error: event=openssl-error what=handshake "
+	    "error=\"no OpenSSL error reported\"\n"
+	    IDENT ": error: event=openssl-error what=OpenSSL "
+	    "error=\"no OpenSSL error reported\"\n");
 }
 
 /* out is optional and cut to outlen; queued data cannot break the line. */
@@ -390,7 +573,7 @@ test_ossl_out_bounds(void **state)
 	capture_end(&c);
 	assert_int_equal(ERR_peek_error(), 0);
 	assert_one_line(&c);
-	assert_non_null(strstr(c.out, "line?break\n"));
+	assert_non_null(strstr(c.out, "line?break\"\n"));
 }
 
 static void
@@ -411,17 +594,20 @@ test_ossl_check(void **state)
 	capture_end(&c);
 	assert_int_equal(ERR_peek_error(), 0);
 	assert_one_line(&c);
-	assert_memory_equal(c.out, IDENT ": error: SSL_CTX_use_certificate: ",
-	    strlen(IDENT ": error: SSL_CTX_use_certificate: "));
-	assert_non_null(strstr(c.out, ":no start line\n"));
+	assert_memory_equal(c.out, IDENT ": error: event=openssl-error "
+	    "what=SSL_CTX_use_certificate error=\"", strlen(IDENT ": error: "
+	    "event=openssl-error what=SSL_CTX_use_certificate error=\""));
+	assert_non_null(strstr(c.out, ":no start line\"\n"));
 
 	capture_start(&c);
 	assert_int_equal(ossl_check(-1, __func__, "minus"), ERR_TLS);
 	assert_int_equal(ossl_check(2, __func__, "two"), ERR_TLS);
 	capture_end(&c);
 	assert_string_equal(c.out,
-	    IDENT ": error: minus: no OpenSSL error reported\n"
-	    IDENT ": error: two: no OpenSSL error reported\n");
+	    IDENT ": error: event=openssl-error what=minus "
+	    "error=\"no OpenSSL error reported\"\n"
+	    IDENT ": error: event=openssl-error what=two "
+	    "error=\"no OpenSSL error reported\"\n");
 }
 
 /* ---- journal mode (mtlsd -f, stderr not a terminal) -------------------- */
@@ -438,7 +624,7 @@ test_journal(void **state)
 	assert_int_equal(log_journal(), 0);
 	log_set_journal(1);
 	assert_int_equal(log_journal(), 1);
-	log_init(IDENT, 0, 1, 0);
+	log_init(IDENT, 0, 1, LOG_INFO);
 	capture_start(&c);
 	log_error("event=x reason=\"%s\"", "a\nb");
 	log_warn("w");
@@ -468,6 +654,12 @@ main(void)
 		cmocka_unit_test_setup(test_control_chars, setup),
 		cmocka_unit_test_setup(test_debug_dropped, setup),
 		cmocka_unit_test_setup(test_debug_shown, setup),
+		cmocka_unit_test_setup(test_threshold, setup),
+		cmocka_unit_test_setup(test_level_parse, setup),
+		cmocka_unit_test_setup(test_quote_plain, setup),
+		cmocka_unit_test_setup(test_quote_quoted, setup),
+		cmocka_unit_test_setup(test_quote_cut, setup),
+		cmocka_unit_test_setup(test_quote_in_line, setup),
 		cmocka_unit_test_setup(test_long_message, setup),
 		cmocka_unit_test_setup(test_long_ident, setup),
 		cmocka_unit_test_setup(test_errno_preserved, setup),

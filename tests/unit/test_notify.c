@@ -164,6 +164,6 @@ main(void)
 		    teardown),
 	};
 
-	log_init("test_notify", 0, 0, 0);
+	log_init("test_notify", 0, 0, LOG_INFO);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -416,6 +416,125 @@ test_check_unbound(void **state)
 	ticket_grant_free(&g);
 }
 
+/* --- per-certificate and configurable caps -------------------------------- */
+
+#define FPR_A "sha256:aa"
+#define FPR_B "sha256:bb"
+
+/* Issues for the certificate fpr; returns tstore_issue's result (a
+ * refused grant is checked to be still ours, then freed). */
+static int
+issue_for(struct tstore *s, const char *fpr, time_t now,
+    char out[TICKET_BUFLEN])
+{
+	struct ticket_grant *g = grant_new("root", "");
+	int r;
+
+	snprintf(g->id->fingerprint, sizeof(g->id->fingerprint), "%s", fpr);
+	r = tstore_issue(s, &g, now, LIFETIME, out);
+	if (r != 0)
+		assert_non_null(g);
+	else
+		assert_null(g);
+	ticket_grant_free(&g);
+	return r;
+}
+
+static void
+test_per_cert_cap(void **state)
+{
+	struct tstore *s = tstore_new(100);
+	struct ticket_grant *got = NULL;
+	char a1[TICKET_BUFLEN], a2[TICKET_BUFLEN], t[TICKET_BUFLEN];
+
+	(void)state;
+	tstore_set_limits(s, 100, 2);
+	assert_int_equal(issue_for(s, FPR_A, T0, a1), 0);
+	assert_int_equal(issue_for(s, FPR_A, T0, a2), 0);
+	assert_int_equal(tstore_count_for(s, FPR_A), 2);
+	/* The third for A is refused, and the two stay redeemable. */
+	assert_int_equal(issue_for(s, FPR_A, T0 + 1, t), ERR_DENIED);
+	assert_int_equal(tstore_count_for(s, FPR_A), 2);
+	assert_int_equal(tstore_count(s), 2);
+	/* Another certificate is not affected. */
+	assert_int_equal(issue_for(s, FPR_B, T0 + 1, t), 0);
+	assert_int_equal(tstore_count_for(s, FPR_B), 1);
+	assert_int_equal(tstore_count_for(s, "sha256:cc"), 0);
+	assert_int_equal(tstore_count_for(s, NULL), 0);
+	assert_int_equal(tstore_count_for(NULL, FPR_A), 0);
+	/* Redeeming one of A's makes room for one more, not two. */
+	assert_int_equal(tstore_take(s, a1, T0 + 2, &got), 0);
+	ticket_grant_free(&got);
+	assert_int_equal(tstore_count_for(s, FPR_A), 1);
+	assert_int_equal(issue_for(s, FPR_A, T0 + 2, t), 0);
+	assert_int_equal(issue_for(s, FPR_A, T0 + 2, t), ERR_DENIED);
+	assert_int_equal(tstore_take(s, a2, T0 + 2, &got), 0);
+	assert_string_equal(got->id->fingerprint, FPR_A);
+	ticket_grant_free(&got);
+	tstore_free(&s);
+}
+
+static void
+test_per_cert_expiry(void **state)
+{
+	struct tstore *s = tstore_new(100);
+	char a1[TICKET_BUFLEN], a2[TICKET_BUFLEN], b[TICKET_BUFLEN];
+	struct ticket_grant *got = NULL;
+
+	(void)state;
+	tstore_set_limits(s, 100, 2);
+	assert_int_equal(issue_for(s, FPR_A, T0, a1), 0);
+	assert_int_equal(issue_for(s, FPR_A, T0 + 5, a2), 0);
+	assert_int_equal(issue_for(s, FPR_B, T0, b), 0);
+	/* One second before the first expires: still full. */
+	assert_int_equal(issue_for(s, FPR_A, T0 + (time_t)LIFETIME - 1, a1),
+	    ERR_DENIED);
+	/* At its expiry it is dropped to make room; B's expired ticket is
+	 * left to the sweep. */
+	assert_int_equal(issue_for(s, FPR_A, T0 + (time_t)LIFETIME, a1), 0);
+	assert_int_equal(tstore_count_for(s, FPR_A), 2);
+	assert_int_equal(tstore_count_for(s, FPR_B), 1);
+	assert_int_equal(tstore_count(s), 3);
+	/* The sweep drops B's, and its tally with it. */
+	assert_int_equal(tstore_expire(s, T0 + (time_t)LIFETIME), 1);
+	assert_int_equal(tstore_count_for(s, FPR_B), 0);
+	assert_int_equal(tstore_take(s, b, T0, &got), ERR_NOTFOUND);
+	/* Everything gone, every tally too (valgrind checks the frees). */
+	assert_int_equal(tstore_expire(s, T0 + 10 * (time_t)LIFETIME), 2);
+	assert_int_equal(tstore_count_for(s, FPR_A), 0);
+	assert_int_equal(issue_for(s, FPR_A, T0 + 10 * (time_t)LIFETIME, a1),
+	    0);
+	tstore_free(&s);
+}
+
+static void
+test_set_total_cap(void **state)
+{
+	struct tstore *s = tstore_new(100);
+	char t1[TICKET_BUFLEN], t2[TICKET_BUFLEN], t3[TICKET_BUFLEN];
+	struct ticket_grant *got = NULL;
+
+	(void)state;
+	tstore_set_limits(s, 2, 0);
+	/* No per-certificate cap: one certificate may fill the store. */
+	assert_int_equal(issue_for(s, FPR_A, T0, t1), 0);
+	assert_int_equal(issue_for(s, FPR_A, T0, t2), 0);
+	assert_int_equal(issue_for(s, FPR_B, T0, t3), ERR_FULL);
+	/* The oldest was not evicted to make room. */
+	assert_int_equal(tstore_take(s, t1, T0 + 1, &got), 0);
+	ticket_grant_free(&got);
+	/* A total cap of 0 is no cap: ignored, 2 stays. */
+	tstore_set_limits(s, 0, 0);
+	assert_int_equal(issue_for(s, FPR_B, T0, t3), 0);
+	assert_int_equal(issue_for(s, FPR_B, T0, t1), ERR_FULL);
+	/* Raising it takes effect at once. */
+	tstore_set_limits(s, 3, 0);
+	assert_int_equal(issue_for(s, FPR_B, T0, t1), 0);
+	assert_int_equal(tstore_count(s), 3);
+	tstore_set_limits(NULL, 3, 0);
+	tstore_free(&s);
+}
+
 int
 main(void)
 {
@@ -433,6 +552,9 @@ main(void)
 		cmocka_unit_test(test_check_addr_v6),
 		cmocka_unit_test(test_check_empty_rhost),
 		cmocka_unit_test(test_check_unbound),
+		cmocka_unit_test(test_per_cert_cap),
+		cmocka_unit_test(test_per_cert_expiry),
+		cmocka_unit_test(test_set_total_cap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
