@@ -435,8 +435,10 @@ note(struct run *rn, const struct conn *c, const char *what)
 {
 	struct tally *t = &rn->t[c->cl->kind];
 
+	/* The first note of a kind, cut to fit (the precision says so). */
 	if (t->note[0] == '\0')
-		snprintf(t->note, sizeof(t->note), "%s", what);
+		snprintf(t->note, sizeof(t->note), "%.*s",
+		    (int)(sizeof(t->note) - 1), what);
 }
 
 /* Why an SSL call failed, as the server's refusal or our error; the
