@@ -45,6 +45,17 @@ restart() {
 	: >"$MTLSD_LOG"
 	CONF_LIMITS=$1 write_config "$conf"
 	start_mtlsd "$conf" || bail "mtlsd did not start"
+	# start_mtlsd's readiness probe is a connection from 127.0.0.1 too;
+	# it counts against the limits until the daemon has seen it close.
+	wait_for 5 no_connections || bail "the readiness probe is still held"
+}
+
+# no_connections: the daemon holds no open connection on its port: none
+# established, and none the peer closed that the daemon has not (sockets
+# of an earlier daemon, closing or in TIME-WAIT, are not counted).
+no_connections() {
+	[ -z "$(ss -Htn state established state close-wait \
+	    "( sport = :$MTLS_PORT )")" ]
 }
 
 # accepted_all: the daemon's accept queue is empty (Recv-Q of the
