@@ -771,6 +771,7 @@ ident_from_x509(X509 *x, struct ident **out)
 	    (r = email_locals(id)) != 0 ||
 	    (r = policy_oids(x, id)) != 0)
 		goto out;
+	id->refs = 1;
 	*out = id;
 	id = NULL;
 	r = 0;
@@ -789,6 +790,16 @@ strv_free(char **v, size_t n)
 	free(v);
 }
 
+struct ident *
+ident_ref(struct ident *id)
+{
+	if (id == NULL)
+		return NULL;
+	/* A calloc'd ident (refs 0) has one holder already. */
+	id->refs = (id->refs == 0 ? 1 : id->refs) + 1;
+	return id;
+}
+
 void
 ident_free(struct ident **idp)
 {
@@ -796,6 +807,11 @@ ident_free(struct ident **idp)
 
 	if (idp == NULL || (id = *idp) == NULL)
 		return;
+	*idp = NULL;
+	if (id->refs > 1) {
+		id->refs--;
+		return;
+	}
 	free(id->subject);
 	free(id->issuer);
 	free(id->serial);
@@ -811,5 +827,4 @@ ident_free(struct ident **idp)
 	}
 	free(id->avas);
 	free(id);
-	*idp = NULL;
 }

@@ -1,5 +1,13 @@
 /* Certificate identity: the fields policy decisions and audit lines use,
- * taken from the parsed certificate, never from a formatted string. */
+ * taken from the parsed certificate, never from a formatted string.
+ *
+ * An ident is immutable once ident_from_x509 has made it: it is a pure
+ * function of the certificate's DER, so holders of the same certificate
+ * (the ticket store keeps one per certificate for all its tickets) share
+ * one by reference (ident_ref) instead of copying it. Nobody writes a
+ * field of an ident that another may hold. The count is a plain integer:
+ * the daemon is single-threaded, and an ident must not be shared across
+ * threads. */
 #ifndef MTLS_IDENT_H
 #define MTLS_IDENT_H
 
@@ -34,6 +42,10 @@ struct ident {
 	/* Certificate policies extension: policy OIDs, dotted. */
 	char **policy_oids;
 	size_t n_policy_oids;
+	/* Holders of this ident (ident_ref, ident_free). 0 counts as 1, so
+	 * that an ident built by calloc (tests, fuzzers) is freed by its
+	 * one ident_free. */
+	size_t refs;
 };
 
 struct ident_ava {
@@ -54,9 +66,17 @@ int dn_attr_type(const char *in, char out[IDENT_TYPE_MAX]) MTLS_WUR;
 int ident_oid_normalize(const char *in, char **out) MTLS_WUR;
 
 /* Extracts the identity of x (borrowed). *out is owned by the caller
- * (ident_free). ERR_INVALID if a field cannot be represented (e.g. a NUL
- * inside a name), ERR_NOMEM. */
+ * (ident_free), with one reference. ERR_INVALID if a field cannot be
+ * represented (e.g. a NUL inside a name), ERR_NOMEM. */
 int ident_from_x509(X509 *x, struct ident **out) MTLS_WUR;
+
+/* One more reference to id (NULL gives NULL): the caller owns it and drops
+ * it with ident_free. Cannot fail (a count of held pointers does not
+ * overflow a size_t). */
+struct ident *ident_ref(struct ident *id);
+
+/* Drops the reference *id and sets *id = NULL; the last one frees the
+ * ident. Accepts NULL and *id == NULL. */
 void ident_free(struct ident **id);
 
 /* Only the fingerprint of x (borrowed), as ident_from_x509 writes it,

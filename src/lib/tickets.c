@@ -22,6 +22,16 @@
  * The table is chained and keyed by SHA-256(ticket text). The key is the
  * hash of 192 random bits, so its first bytes are a uniform bucket index
  * that nobody outside can steer.
+ *
+ * Both tables (tickets, and certificates) start small and double when they
+ * hold more entries than buckets: memory follows what is outstanding, not
+ * the configured max. A doubling that cannot be allocated keeps the old
+ * table, whose chains are longer but still correct. They never shrink: a
+ * peak's buckets (8 bytes each) stay until the store is freed.
+ *
+ * A certificate's tickets share one ident, held by its tally (struct
+ * fpent): 100,000 tickets of one certificate would otherwise hold 100,000
+ * equal copies of about a kilobyte each.
  */
 
 #define TSTORE_MIN_BUCKETS 16
@@ -44,12 +54,17 @@ struct fpent {
 	size_t n;
 	struct tentry *head;
 	struct fpent *next;    /* bucket chain */
+	/* One reference to the certificate's ident, which its tickets'
+	 * grants share; NULL for the tally of grants with no fingerprint. */
+	struct ident *id;
 };
 
 struct tstore {
 	struct tentry **buckets;
-	struct fpent **fp_buckets;  /* n_buckets of them too */
 	size_t n_buckets;      /* a power of two */
+	struct fpent **fp_buckets;
+	size_t n_fp_buckets;   /* a power of two */
+	size_t n_fp;           /* tallies */
 	size_t max;
 	size_t per_cert;       /* 0: no per-certificate cap */
 	size_t count;
@@ -62,22 +77,30 @@ struct tstore *
 tstore_new(size_t max)
 {
 	struct tstore *s = NULL;
-	size_t n = TSTORE_MIN_BUCKETS;
 
-	/* About one entry per bucket when full. */
-	while (n < max && n < (SIZE_MAX / sizeof(struct tentry *)) / 2)
-		n *= 2;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
-	if ((s->buckets = calloc(n, sizeof(*s->buckets))) == NULL ||
-	    (s->fp_buckets = calloc(n, sizeof(*s->fp_buckets))) == NULL) {
+	if ((s->buckets = calloc(TSTORE_MIN_BUCKETS,
+	    sizeof(*s->buckets))) == NULL ||
+	    (s->fp_buckets = calloc(TSTORE_MIN_BUCKETS,
+	    sizeof(*s->fp_buckets))) == NULL) {
 		free(s->buckets);
 		free(s);
 		return NULL;
 	}
-	s->n_buckets = n;
+	s->n_buckets = TSTORE_MIN_BUCKETS;
+	s->n_fp_buckets = TSTORE_MIN_BUCKETS;
 	s->max = max;
 	return s;
+}
+
+static void
+fpent_free(struct fpent *f)
+{
+	if (f == NULL)
+		return;
+	ident_free(&f->id);
+	free(f);
 }
 
 static void
@@ -105,9 +128,11 @@ tstore_free(struct tstore **sp)
 			next = e->next;
 			tentry_free(e);
 		}
+	}
+	for (i = 0; i < s->n_fp_buckets; i++) {
 		for (f = s->fp_buckets[i]; f != NULL; f = fnext) {
 			fnext = f->next;
-			free(f);
+			fpent_free(f);
 		}
 	}
 	free(s->buckets);
@@ -116,29 +141,117 @@ tstore_free(struct tstore **sp)
 	*sp = NULL;
 }
 
+/* *total += n + 1 (a string and its NUL); -1 if that overflows. */
+static int
+add_str_len(size_t *total, size_t n)
+{
+	if (n >= SIZE_MAX - *total)
+		return -1;
+	*total += n + 1;
+	return 0;
+}
+
+/* Appends s and its NUL at *p; returns where it starts. */
+static const char *
+put_str(char **p, const char *s, size_t len)
+{
+	char *start = *p;
+
+	memcpy(start, s, len);
+	start[len] = '\0';
+	*p += len + 1;
+	return start;
+}
+
+int
+ticket_grant_new(const char *user, const char *rule, const char *addr,
+    struct ident **id, struct ticket_grant **out)
+{
+	struct ticket_grant *g = NULL;
+	size_t ul, rl, al, len = sizeof(*g);
+	char *p;
+
+	if (user == NULL || rule == NULL || id == NULL || *id == NULL ||
+	    out == NULL)
+		return ERR_INVALID;
+	if (addr == NULL)
+		addr = "";
+	ul = strlen(user);
+	rl = strlen(rule);
+	al = strlen(addr);
+	if (add_str_len(&len, ul) != 0 || add_str_len(&len, rl) != 0 ||
+	    add_str_len(&len, al) != 0)
+		return ERR_NOMEM;
+	if ((g = calloc(1, len)) == NULL)
+		return ERR_NOMEM;
+	p = g->text;
+	g->user = put_str(&p, user, ul);
+	g->rule = put_str(&p, rule, rl);
+	g->addr = put_str(&p, addr, al);
+	g->id = *id;
+	*id = NULL;
+	*out = g;
+	return 0;
+}
+
 void
 ticket_grant_free(struct ticket_grant **gp)
 {
 	struct ticket_grant *g;
+	size_t len;
 
 	if (gp == NULL || (g = *gp) == NULL)
 		return;
-	free(g->user);
-	free(g->rule);
+	/* The strings are where ticket_grant_new put them: text holds the
+	 * three of them back to back. */
+	len = sizeof(*g) + strlen(g->user) + strlen(g->rule) +
+	    strlen(g->addr) + 3;
 	ident_free(&g->id);
-	OPENSSL_cleanse(g, sizeof(*g));
+	OPENSSL_cleanse(g, len);
 	free(g);
 	*gp = NULL;
 }
 
 static size_t
-bucket_of(const struct tstore *s, const unsigned char h[SHA256_DIGEST_LENGTH])
+bucket_index(const unsigned char h[SHA256_DIGEST_LENGTH], size_t n_buckets)
 {
 	size_t v = 0, i;
 
 	for (i = 0; i < sizeof(v); i++)
 		v = (v << 8) | h[i];
-	return v & (s->n_buckets - 1);
+	return v & (n_buckets - 1);
+}
+
+static size_t
+bucket_of(const struct tstore *s, const unsigned char h[SHA256_DIGEST_LENGTH])
+{
+	return bucket_index(h, s->n_buckets);
+}
+
+/* Doubles the ticket table when it holds more tickets than buckets. */
+static void
+tickets_grow(struct tstore *s)
+{
+	struct tentry **nb, *e, *next;
+	size_t n, i, b;
+
+	if (s->count <= s->n_buckets ||
+	    s->n_buckets > SIZE_MAX / 2 / sizeof(*nb))
+		return;
+	n = s->n_buckets * 2;
+	if ((nb = calloc(n, sizeof(*nb))) == NULL)
+		return;
+	for (i = 0; i < s->n_buckets; i++) {
+		for (e = s->buckets[i]; e != NULL; e = next) {
+			next = e->next;
+			b = bucket_index(e->h, n);
+			e->next = nb[b];
+			nb[b] = e;
+		}
+	}
+	free(s->buckets);
+	s->buckets = nb;
+	s->n_buckets = n;
 }
 
 /* --- per certificate ------------------------------------------------------ */
@@ -146,13 +259,46 @@ bucket_of(const struct tstore *s, const unsigned char h[SHA256_DIGEST_LENGTH])
 /* FNV-1a: fingerprints are digests of CA-signed certificates, which a
  * client cannot choose to collide in a bucket. */
 static size_t
-fp_bucket_of(const struct tstore *s, const char *fpr)
+fp_index(const char *fpr, size_t n_buckets)
 {
 	uint64_t v = 14695981039346656037ULL;
 
 	for (; *fpr != '\0'; fpr++)
 		v = (v ^ (unsigned char)*fpr) * 1099511628211ULL;
-	return (size_t)v & (s->n_buckets - 1);
+	return (size_t)v & (n_buckets - 1);
+}
+
+static size_t
+fp_bucket_of(const struct tstore *s, const char *fpr)
+{
+	return fp_index(fpr, s->n_fp_buckets);
+}
+
+/* Doubles the certificate table when it holds more tallies than
+ * buckets. */
+static void
+fps_grow(struct tstore *s)
+{
+	struct fpent **nb, *f, *next;
+	size_t n, i, b;
+
+	if (s->n_fp <= s->n_fp_buckets ||
+	    s->n_fp_buckets > SIZE_MAX / 2 / sizeof(*nb))
+		return;
+	n = s->n_fp_buckets * 2;
+	if ((nb = calloc(n, sizeof(*nb))) == NULL)
+		return;
+	for (i = 0; i < s->n_fp_buckets; i++) {
+		for (f = s->fp_buckets[i]; f != NULL; f = next) {
+			next = f->next;
+			b = fp_index(f->fpr, n);
+			f->next = nb[b];
+			nb[b] = f;
+		}
+	}
+	free(s->fp_buckets);
+	s->fp_buckets = nb;
+	s->n_fp_buckets = n;
 }
 
 static const char *
@@ -173,10 +319,12 @@ fp_find(const struct tstore *s, const char *fpr)
 	return NULL;
 }
 
-/* The tally of fpr, created empty if there is none. */
+/* The tally of g's certificate, created empty if there is none, holding
+ * a reference to g's ident for the certificate's later tickets. */
 static int
-fp_get(struct tstore *s, const char *fpr, struct fpent **out)
+fp_get(struct tstore *s, const struct ticket_grant *g, struct fpent **out)
 {
+	const char *fpr = grant_fpr(g);
 	struct fpent *f;
 	size_t b;
 
@@ -186,12 +334,30 @@ fp_get(struct tstore *s, const char *fpr, struct fpent **out)
 		if ((f = calloc(1, sizeof(*f))) == NULL)
 			return ERR_NOMEM;
 		memcpy(f->fpr, fpr, strlen(fpr) + 1);
+		/* No fingerprint names no certificate: nothing to share. */
+		if (fpr[0] != '\0')
+			f->id = ident_ref(g->id);
 		b = fp_bucket_of(s, fpr);
 		f->next = s->fp_buckets[b];
 		s->fp_buckets[b] = f;
+		s->n_fp++;
 	}
 	*out = f;
 	return 0;
+}
+
+/* Points g at the ident its certificate's tickets share and drops its own
+ * copy. An ident is a pure function of the certificate's DER and the
+ * fingerprint is SHA-256 of that DER, so equal fingerprints mean equal
+ * idents. */
+static void
+fp_share(const struct fpent *f, struct ticket_grant *g)
+{
+	if (f->id == NULL || g->id == NULL || g->id == f->id ||
+	    strcmp(f->id->fingerprint, g->id->fingerprint) != 0)
+		return;
+	ident_free(&g->id);
+	g->id = ident_ref(f->id);
 }
 
 static void
@@ -231,7 +397,8 @@ fp_unlink(struct tstore *s, struct tentry *e)
 			break;
 		}
 	}
-	free(f);
+	s->n_fp--;
+	fpent_free(f);
 }
 
 /* Removes e from the store and frees it. */
@@ -378,10 +545,11 @@ tstore_issue(struct tstore *s, struct ticket_grant **g, time_t now,
 	}
 	b64url_encode(raw, sizeof(raw), text);
 	if ((r = ticket_hash(text, e->h)) != 0 ||
-	    (r = fp_get(s, grant_fpr(*g), &f)) != 0)
+	    (r = fp_get(s, *g, &f)) != 0)
 		goto out;
 
 	fp_link(f, e);
+	fp_share(f, *g);
 	(*g)->expires = now + (time_t)lifetime;
 	e->g = *g;
 	*g = NULL;
@@ -390,6 +558,10 @@ tstore_issue(struct tstore *s, struct ticket_grant **g, time_t now,
 	s->buckets[b] = e;
 	e = NULL;
 	s->count++;
+	/* Here rather than where the tables fill, so that a doubling once
+	 * refused is tried again by the next issue. */
+	tickets_grow(s);
+	fps_grow(s);
 	memcpy(out, text, TICKET_BUFLEN);
 	r = 0;
  out:
@@ -511,8 +683,6 @@ addr_binding_ok(const struct ticket_grant *g, const char *service,
 {
 	struct in6_addr want, got;
 
-	if (memchr(g->addr, '\0', sizeof(g->addr)) == NULL)
-		return 0;
 	if (g->addr[0] == '\0')
 		return 1;
 	if (rhost == NULL || rhost[0] == '\0')
@@ -533,7 +703,7 @@ ticket_check(const struct ticket_grant *g, const char *user,
 	if (reason == NULL)
 		return ERR_INVALID;
 	*reason = 0;
-	if (g == NULL || g->user == NULL || user == NULL)
+	if (g == NULL || g->user == NULL || g->addr == NULL || user == NULL)
 		return ERR_INVALID;
 	if (strcmp(g->user, user) != 0) {
 		*reason = DENY_WRONG_USER;

@@ -14,25 +14,49 @@
 #define TICKET_STR_LEN 32     /* base64url, no padding */
 #define TICKET_BUFLEN (TICKET_STR_LEN + 1)
 
+/* Made by ticket_grant_new only: the three strings live in the grant's
+ * own allocation (text), so a grant is one allocation, not three, beside
+ * its ident (which the store shares between a certificate's tickets). */
 struct ticket_grant {
-	char *user;            /* local user the ticket is for */
-	struct ident *id;      /* the certificate's identity (owned) */
-	char *rule;            /* rule that granted it at issue time */
-	char addr[64];         /* TLS peer address (numeric), "" if unbound */
+	const char *user;      /* local user the ticket is for */
+	const char *rule;      /* rule that granted it at issue time */
+	const char *addr;      /* TLS peer address (numeric), "" if unbound */
+	/* The certificate's identity: one reference, owned. Once the grant
+	 * is in a store it may be a reference to the ident every ticket of
+	 * that certificate shares (immutable, see ident.h). */
+	struct ident *id;
 	time_t expires;        /* set by tstore_issue */
+	char text[];           /* user, rule and addr, each NUL-terminated */
 };
 
+/* A grant for user (by rule) bound to the peer address addr, or unbound if
+ * addr is NULL or "" (the strings are borrowed and copied). Takes
+ * ownership of *id (not NULL) and sets *id = NULL on success; on failure
+ * *id stays the caller's. *out owned by the caller (ticket_grant_free).
+ * ERR_INVALID, ERR_NOMEM. */
+int ticket_grant_new(const char *user, const char *rule, const char *addr,
+    struct ident **id, struct ticket_grant **out) MTLS_WUR;
+
+/* The store's tables grow with what it holds (from a few buckets, never
+ * sized for max up front), so an idle daemon configured for a million
+ * tickets holds almost nothing. */
 struct tstore;
 
-/* A store holding at most max tickets. NULL on allocation failure. */
+/* A store holding at most max tickets. NULL on allocation failure. Not
+ * thread-safe (nor are the idents it shares). */
 struct tstore *tstore_new(size_t max);
 void tstore_free(struct tstore **s);
 
 /* Issues a ticket for *g: draws TICKET_RAW_LEN bytes from the OpenSSL
  * CSPRNG, writes the ticket text to out, stores H(ticket) -> *g with
  * expires = now + lifetime. Takes ownership of *g and sets *g = NULL on
- * success; on failure *g stays the caller's. ERR_FULL when the store holds
- * max live tickets (expired ones are dropped first), ERR_DENIED when the
+ * success; on failure *g stays the caller's, unchanged. On success, if
+ * the store already holds a ticket of the same certificate (equal
+ * non-empty fingerprint), the grant's ident is replaced by a reference to
+ * the one that certificate's tickets share (equal, as both are made from
+ * the same DER) and its own is freed: a certificate's tickets hold one
+ * ident between them. ERR_FULL when the store holds max live tickets
+ * (expired ones are dropped first), ERR_DENIED when the
  * grant's certificate (g->id->fingerprint) holds its per_cert live tickets
  * (tstore_set_limits; its expired ones are dropped first), ERR_TLS if the
  * CSPRNG fails. Neither cap ever evicts a live ticket. */
@@ -62,6 +86,8 @@ void tstore_set_limits(struct tstore *s, size_t max, size_t per_cert);
  * certificate that would exceed its cap does. */
 size_t tstore_count_for(const struct tstore *s, const char *fpr);
 
+/* Wipes and frees *g, dropping its ident reference; sets *g = NULL.
+ * Accepts NULL and *g == NULL. */
 void ticket_grant_free(struct ticket_grant **g);
 
 /* The redemption checks that do not need the policy: user equality, and

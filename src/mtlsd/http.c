@@ -332,33 +332,18 @@ fail:
 	reply_internal(req, "cannot build the answer");
 }
 
-/* A grant of its own for the store (with its own identity copy, so the
- * caller's identity stays valid for the audit record whatever the store
- * does with the grant). *out owned by the caller. */
+/* A grant for the store, holding a reference to the request's identity
+ * (idents are immutable, ident.h), so the audit record's stays valid
+ * whatever the store does with the grant. *out owned by the caller. */
 static int
-grant_new(X509 *x, const char *user, const char *rule, const char *addr,
-    struct ticket_grant **out)
+grant_new(struct ident *rec_id, const char *user, const char *rule,
+    const char *addr, struct ticket_grant **out)
 {
-	struct ticket_grant *g = NULL;
-	int r = ERR_NOMEM;
+	struct ident *id = ident_ref(rec_id);
+	int r;
 
-	if ((g = calloc(1, sizeof(*g))) == NULL)
-		goto out;
-	if ((g->user = strdup(user)) == NULL ||
-	    (g->rule = strdup(rule)) == NULL)
-		goto out;
-	if ((r = ident_from_x509(x, &g->id)) != 0)
-		goto out;
-	if (strlen(addr) >= sizeof(g->addr)) {
-		r = ERR_TOOLONG;
-		goto out;
-	}
-	memcpy(g->addr, addr, strlen(addr) + 1);
-	*out = g;
-	g = NULL;
-	r = 0;
-out:
-	ticket_grant_free(&g);
+	r = ticket_grant_new(user, rule, addr, &id, out);
+	ident_free(&id);
 	return r;
 }
 
@@ -383,11 +368,12 @@ deny_ticket(struct daemon *d, struct evhttp_request *req,
 	reply_error(req, code, error, detail);
 }
 
-/* Issues and answers. The ticket is audited before it is sent; if the
- * audit file cannot take the record, the ticket is taken back out of the
- * store and never leaves the daemon. */
+/* Issues and answers: id is the request's identity (rec->id), whose
+ * reference the grant shares. The ticket is audited before it is sent; if
+ * the audit file cannot take the record, the ticket is taken back out of
+ * the store and never leaves the daemon. */
 static void
-issue_ticket(struct daemon *d, struct evhttp_request *req, X509 *x,
+issue_ticket(struct daemon *d, struct evhttp_request *req, struct ident *id,
     struct audit_rec *rec, const struct decision *dec)
 {
 	const struct config *cfg = d->cfg;
@@ -396,7 +382,7 @@ issue_ticket(struct daemon *d, struct evhttp_request *req, X509 *x,
 	const char *detail;
 	int r;
 
-	r = grant_new(x, rec->user, dec->rule->name,
+	r = grant_new(id, rec->user, dec->rule->name,
 	    cfg->tickets.bind_address ? rec->source : "", &g);
 	if (r != 0) {
 		log_error("event=ticket-failed reason=\"cannot build a "
@@ -499,7 +485,7 @@ post_tickets(struct daemon *d, struct evhttp_request *req,
 		    ocsp_note);
 		rec.reason = reason;
 	}
-	issue_ticket(d, req, x, &rec, &dec);
+	issue_ticket(d, req, id, &rec, &dec);
 out:
 	ident_free(&id);
 	free(user);

@@ -706,6 +706,68 @@ test_ident_policy_oids(void **state)
 	X509_free(x);
 }
 
+/* References: ident_from_x509 gives one; every ident_ref adds one; the
+ * ident lives until the last ident_free (valgrind and ASan see a freed
+ * one read, and a leak if the last free does not free). */
+static void
+test_ident_refs(void **state)
+{
+	X509 *x = leaf(*state, "2A", NULL, 0);
+	struct ident *id = NULL, *a, *b;
+
+	assert_int_equal(ident_from_x509(x, &id), 0);
+	assert_int_equal(id->refs, 1);
+	a = ident_ref(id);
+	assert_ptr_equal(a, id);
+	assert_int_equal(id->refs, 2);
+	b = ident_ref(id);
+	assert_int_equal(id->refs, 3);
+
+	/* Each free clears the holder's pointer, not the others' ident. */
+	ident_free(&a);
+	assert_null(a);
+	assert_int_equal(id->refs, 2);
+	ident_free(&id);
+	assert_null(id);
+	assert_int_equal(b->refs, 1);
+	assert_string_equal(b->subject, "CN=alice,OU=ops,O=Example");
+	assert_int_equal(strlen(b->fingerprint), IDENT_FPR_LEN);
+	/* The last one frees it. */
+	ident_free(&b);
+	assert_null(b);
+
+	assert_null(ident_ref(NULL));
+	ident_free(&b);
+	ident_free(NULL);
+	X509_free(x);
+}
+
+/* An ident made by calloc (refs 0) is freed by its one ident_free, and
+ * one ident_ref makes it two holders, not one. */
+static void
+test_ident_refs_calloc(void **state)
+{
+	struct ident *id = calloc(1, sizeof(*id)), *other;
+
+	(void)state;
+	assert_non_null(id);
+	assert_non_null(id->subject = strdup("CN=bob"));
+	other = ident_ref(id);
+	assert_int_equal(id->refs, 2);
+	ident_free(&other);
+	assert_null(other);
+	assert_int_equal(id->refs, 1);
+	assert_string_equal(id->subject, "CN=bob");
+	ident_free(&id);
+	assert_null(id);
+
+	/* refs 0 and never referenced: the single free is the last. */
+	assert_non_null(id = calloc(1, sizeof(*id)));
+	assert_non_null(id->serial = strdup("01"));
+	ident_free(&id);
+	assert_null(id);
+}
+
 static void
 test_dn_attr_type(void **state)
 {
@@ -774,6 +836,8 @@ main(void)
 		cmocka_unit_test(test_ident_nul_refused),
 		cmocka_unit_test(test_ident_avas_locals),
 		cmocka_unit_test(test_ident_policy_oids),
+		cmocka_unit_test(test_ident_refs),
+		cmocka_unit_test(test_ident_refs_calloc),
 		cmocka_unit_test(test_dn_attr_type),
 		cmocka_unit_test(test_oid_normalize),
 	};

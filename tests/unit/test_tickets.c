@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/x509v3.h>
+
 #include "proto.h"
+#include "testcert.h"
 #include "tickets.h"
 
 #define T0 ((time_t)1700000000)
@@ -19,21 +22,50 @@
 static const char b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/* --- calloc as the store calls it ---------------------------------------
+ *
+ * The test is linked with -Wl,--wrap=calloc, so calls from this link's
+ * objects (tickets.o and the rest of libmtls, not OpenSSL's) come here.
+ * A calloc of more than 16 pointers is a bucket table growing (nothing
+ * else this test runs allocates such an array): counted, and refused
+ * while refuse_tables is set. */
+
+void *__real_calloc(size_t k, size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+
+#define MIN_BUCKETS 16
+
+static struct {
+	int refuse_tables;
+	size_t tables;     /* table allocations asked for */
+	size_t refused;
+} cal;
+
+void *
+__wrap_calloc(size_t k, size_t n)
+{
+	if (n == sizeof(void *) && k > MIN_BUCKETS) {
+		cal.tables++;
+		if (cal.refuse_tables) {
+			cal.refused++;
+			return NULL;
+		}
+	}
+	return __real_calloc(k, n);
+}
+
 static struct ticket_grant *
 grant_new(const char *user, const char *addr)
 {
-	struct ticket_grant *g = calloc(1, sizeof(*g));
+	struct ticket_grant *g = NULL;
+	struct ident *id = calloc(1, sizeof(*id));
 
+	assert_non_null(id);
+	id->subject = strdup("CN=alice");
+	assert_non_null(id->subject);
+	assert_int_equal(ticket_grant_new(user, "alice", addr, &id, &g), 0);
+	assert_null(id);
 	assert_non_null(g);
-	g->user = strdup(user);
-	g->rule = strdup("alice");
-	g->id = calloc(1, sizeof(*g->id));
-	assert_non_null(g->user);
-	assert_non_null(g->rule);
-	assert_non_null(g->id);
-	g->id->subject = strdup("CN=alice");
-	assert_non_null(g->id->subject);
-	snprintf(g->addr, sizeof(g->addr), "%s", addr);
 	return g;
 }
 
@@ -535,6 +567,519 @@ test_set_total_cap(void **state)
 	tstore_free(&s);
 }
 
+/* --- grants ------------------------------------------------------------ */
+
+static void
+test_grant_new(void **state)
+{
+	char user[] = "root", rule[] = "admins", addr[] = "2001:db8::7";
+	struct ident *id = calloc(1, sizeof(*id)), *mine;
+	struct ticket_grant *g = NULL;
+
+	(void)state;
+	assert_non_null(id);
+	mine = id;
+	assert_int_equal(ticket_grant_new(user, rule, addr, &id, &g), 0);
+	assert_null(id);
+	assert_ptr_equal(g->id, mine);
+	/* Copies: the caller's strings may change or go. */
+	memset(user, 'x', sizeof(user) - 1);
+	memset(rule, 'x', sizeof(rule) - 1);
+	memset(addr, 'x', sizeof(addr) - 1);
+	assert_string_equal(g->user, "root");
+	assert_string_equal(g->rule, "admins");
+	assert_string_equal(g->addr, "2001:db8::7");
+	assert_int_equal(g->expires, 0);
+	ticket_grant_free(&g);
+	assert_null(g);
+
+	/* No address: unbound, "". */
+	assert_non_null(id = calloc(1, sizeof(*id)));
+	assert_int_equal(ticket_grant_new("root", "r", NULL, &id, &g), 0);
+	assert_string_equal(g->addr, "");
+	assert_string_equal(g->rule, "r");
+	ticket_grant_free(&g);
+	assert_non_null(id = calloc(1, sizeof(*id)));
+	assert_int_equal(ticket_grant_new("", "", "", &id, &g), 0);
+	assert_string_equal(g->user, "");
+	ticket_grant_free(&g);
+}
+
+static void
+test_grant_new_bad_args(void **state)
+{
+	struct ident *id = calloc(1, sizeof(*id)), *none = NULL, *mine = id;
+	struct ticket_grant *g = NULL;
+
+	(void)state;
+	assert_non_null(id);
+	assert_int_equal(ticket_grant_new(NULL, "r", "", &id, &g),
+	    ERR_INVALID);
+	assert_int_equal(ticket_grant_new("root", NULL, "", &id, &g),
+	    ERR_INVALID);
+	assert_int_equal(ticket_grant_new("root", "r", "", NULL, &g),
+	    ERR_INVALID);
+	assert_int_equal(ticket_grant_new("root", "r", "", &none, &g),
+	    ERR_INVALID);
+	assert_int_equal(ticket_grant_new("root", "r", "", &id, NULL),
+	    ERR_INVALID);
+	/* Every refusal left the ident with the caller, and made nothing. */
+	assert_ptr_equal(id, mine);
+	assert_null(g);
+	ident_free(&id);
+}
+
+/* --- one ident per certificate ------------------------------------------ */
+
+/* A self-signed leaf for key with the given serial: same subject and SANs
+ * whatever the serial, so only the fingerprint tells two apart. */
+static X509 *
+cert_new(EVP_PKEY *key, const char *serial)
+{
+	static const struct tc_ava subject[] = {
+		{ "O", "Example", 0, 0 }, { "CN", "alice", 0, 0 },
+	};
+	static const struct tc_san sans[] = {
+		{ GEN_EMAIL, "alice@example.com", 0 },
+		{ GEN_DNS, "alice.example.com", 0 },
+	};
+	struct tc_leaf spec = {
+		.subject = subject, .n_subject = 2, .serial = serial,
+		.not_before = -60, .not_after = 3600, .eku = TC_EKU_CLIENT,
+		.sans = sans, .n_sans = 2,
+	};
+	X509 *x = tc_leaf_new(&spec, key, NULL, NULL);
+
+	assert_non_null(x);
+	return x;
+}
+
+/* A grant with an ident of its own from x, as the daemon makes them. */
+static struct ticket_grant *
+grant_of(X509 *x)
+{
+	struct ticket_grant *g = NULL;
+	struct ident *id = NULL;
+
+	assert_int_equal(ident_from_x509(x, &id), 0);
+	assert_int_equal(ticket_grant_new("root", "r1", "192.0.2.1", &id, &g),
+	    0);
+	assert_null(id);
+	return g;
+}
+
+static void
+assert_alice(const struct ident *id)
+{
+	assert_string_equal(id->subject, "CN=alice,O=Example");
+	assert_int_equal(id->n_san_email, 1);
+	assert_string_equal(id->san_email[0], "alice@example.com");
+	assert_int_equal(id->n_san_dns, 1);
+	assert_string_equal(id->san_dns[0], "alice.example.com");
+	assert_int_equal(strlen(id->fingerprint), IDENT_FPR_LEN);
+}
+
+struct pki {
+	EVP_PKEY *key;
+	X509 *a, *a2, *b;   /* a2: a second copy of a's DER */
+};
+
+static int
+pki_setup(void **state)
+{
+	struct pki *p = calloc(1, sizeof(*p));
+	unsigned char *der = NULL;
+	const unsigned char *q;
+	int len;
+
+	if (p == NULL || (p->key = tc_key_new()) == NULL)
+		return -1;
+	p->a = cert_new(p->key, "0A");
+	p->b = cert_new(p->key, "0B");
+	if ((len = i2d_X509(p->a, &der)) <= 0)
+		return -1;
+	q = der;
+	p->a2 = d2i_X509(NULL, &q, len);
+	OPENSSL_free(der);
+	if (p->a2 == NULL)
+		return -1;
+	*state = p;
+	return 0;
+}
+
+static int
+pki_teardown(void **state)
+{
+	struct pki *p = *state;
+
+	X509_free(p->a);
+	X509_free(p->a2);
+	X509_free(p->b);
+	EVP_PKEY_free(p->key);
+	free(p);
+	return 0;
+}
+
+/* Two tickets of one certificate hold one ident; each holder keeps it
+ * alive; the tally lets go of it with the certificate's last ticket. */
+static void
+test_share_one_cert(void **state)
+{
+	struct pki *p = *state;
+	struct tstore *s = tstore_new(8);
+	struct ticket_grant *g1 = grant_of(p->a), *g2 = grant_of(p->a2);
+	struct ticket_grant *got1 = NULL, *got2 = NULL;
+	struct ident *own1 = g1->id, *own2 = g2->id;
+	char t1[TICKET_BUFLEN], t2[TICKET_BUFLEN];
+
+	assert_ptr_not_equal(own1, own2);
+	assert_string_equal(own1->fingerprint, own2->fingerprint);
+	assert_int_equal(tstore_issue(s, &g1, T0, LIFETIME, t1), 0);
+	assert_int_equal(tstore_issue(s, &g2, T0, LIFETIME, t2), 0);
+	/* The first grant's ident: the first grant, the tally, the second
+	 * grant. The second's copy is gone. */
+	assert_int_equal(own1->refs, 3);
+
+	assert_int_equal(tstore_take(s, t1, T0 + 1, &got1), 0);
+	assert_int_equal(tstore_take(s, t2, T0 + 1, &got2), 0);
+	assert_ptr_equal(got1->id, got2->id);
+	assert_ptr_equal(got1->id, own1);
+	assert_ptr_not_equal(got2->id, own2);
+	/* The last ticket is taken: the tally's reference went with it. */
+	assert_int_equal(got1->id->refs, 2);
+	assert_int_equal(tstore_count_for(s, own1->fingerprint), 0);
+
+	/* The first grant goes; the second's ident is intact (a freed one
+	 * read here is what valgrind and ASan report). */
+	ticket_grant_free(&got1);
+	assert_int_equal(got2->id->refs, 1);
+	assert_alice(got2->id);
+	ticket_grant_free(&got2);
+	tstore_free(&s);
+}
+
+/* The tally's reference also goes when the certificate's last ticket
+ * expires, and with the store. */
+static void
+test_share_released_on_expiry(void **state)
+{
+	struct pki *p = *state;
+	struct tstore *s = tstore_new(8);
+	struct ticket_grant *g1 = grant_of(p->a), *g2 = grant_of(p->a);
+	struct ticket_grant *got = NULL;
+	struct ident *shared = g1->id;
+	char t1[TICKET_BUFLEN], t2[TICKET_BUFLEN], fpr[IDENT_FPR_LEN + 1];
+
+	assert_int_equal(tstore_issue(s, &g1, T0, LIFETIME, t1), 0);
+	assert_int_equal(tstore_issue(s, &g2, T0 + 10, LIFETIME, t2), 0);
+	assert_int_equal(tstore_take(s, t1, T0 + 1, &got), 0);
+	assert_ptr_equal(got->id, shared);
+	/* Ours, the tally's and the outstanding ticket's. */
+	assert_int_equal(shared->refs, 3);
+	assert_int_equal(tstore_expire(s, T0 + 10 + (time_t)LIFETIME), 1);
+	assert_int_equal(shared->refs, 1);
+	assert_int_equal(tstore_count_for(s, shared->fingerprint), 0);
+	assert_alice(got->id);
+	ticket_grant_free(&got);
+
+	/* Tickets left in the store at its end: valgrind sees every
+	 * reference dropped. */
+	g1 = grant_of(p->a);
+	g2 = grant_of(p->a2);
+	memcpy(fpr, g1->id->fingerprint, sizeof(fpr));
+	assert_int_equal(tstore_issue(s, &g1, T0, LIFETIME, t1), 0);
+	assert_int_equal(tstore_issue(s, &g2, T0, LIFETIME, t2), 0);
+	assert_int_equal(tstore_count_for(s, fpr), 2);
+	tstore_free(&s);
+}
+
+/* A refused issue leaves the grant as it was, its own ident included. */
+static void
+test_share_not_on_refusal(void **state)
+{
+	struct pki *p = *state;
+	struct tstore *s = tstore_new(8);
+	struct ticket_grant *g1 = grant_of(p->a), *g2 = grant_of(p->a);
+	struct ident *own2 = g2->id;
+	char t1[TICKET_BUFLEN], t2[TICKET_BUFLEN];
+
+	tstore_set_limits(s, 8, 1);
+	assert_int_equal(tstore_issue(s, &g1, T0, LIFETIME, t1), 0);
+	assert_int_equal(tstore_issue(s, &g2, T0, LIFETIME, t2), ERR_DENIED);
+	assert_ptr_equal(g2->id, own2);
+	assert_int_equal(own2->refs, 1);
+	tstore_set_limits(s, 1, 0);
+	assert_int_equal(tstore_issue(s, &g2, T0, LIFETIME, t2), ERR_FULL);
+	assert_ptr_equal(g2->id, own2);
+	assert_alice(g2->id);
+	ticket_grant_free(&g2);
+	tstore_free(&s);
+}
+
+/* Different certificates (same subject and SANs, another serial) never
+ * share; nor do idents with no fingerprint. */
+static void
+test_no_share_across_certs(void **state)
+{
+	struct pki *p = *state;
+	struct tstore *s = tstore_new(8);
+	struct ticket_grant *ga = grant_of(p->a), *gb = grant_of(p->b);
+	struct ticket_grant *gn1 = grant_new("root", ""), *gn2;
+	struct ticket_grant *got_a = NULL, *got_b = NULL, *got1 = NULL;
+	struct ticket_grant *got2 = NULL;
+	struct ident *n1 = gn1->id, *n2;
+	char ta[TICKET_BUFLEN], tb[TICKET_BUFLEN], t1[TICKET_BUFLEN];
+	char t2[TICKET_BUFLEN], fa[IDENT_FPR_LEN + 1], fb[IDENT_FPR_LEN + 1];
+
+	gn2 = grant_new("root", "");
+	n2 = gn2->id;
+	memcpy(fa, ga->id->fingerprint, sizeof(fa));
+	memcpy(fb, gb->id->fingerprint, sizeof(fb));
+	assert_string_not_equal(fa, fb);
+	assert_int_equal(tstore_issue(s, &ga, T0, LIFETIME, ta), 0);
+	assert_int_equal(tstore_issue(s, &gb, T0, LIFETIME, tb), 0);
+	assert_int_equal(tstore_issue(s, &gn1, T0, LIFETIME, t1), 0);
+	assert_int_equal(tstore_issue(s, &gn2, T0, LIFETIME, t2), 0);
+	assert_int_equal(tstore_count_for(s, fa), 1);
+	assert_int_equal(tstore_count_for(s, fb), 1);
+
+	assert_int_equal(tstore_take(s, ta, T0, &got_a), 0);
+	assert_int_equal(tstore_take(s, tb, T0, &got_b), 0);
+	assert_ptr_not_equal(got_a->id, got_b->id);
+	assert_string_equal(got_a->id->fingerprint, fa);
+	assert_string_equal(got_b->id->fingerprint, fb);
+	assert_string_equal(got_a->id->serial, "0A");
+	assert_string_equal(got_b->id->serial, "0B");
+	assert_int_equal(got_a->id->refs, 1);
+	assert_int_equal(got_b->id->refs, 1);
+
+	assert_int_equal(tstore_take(s, t1, T0, &got1), 0);
+	assert_int_equal(tstore_take(s, t2, T0, &got2), 0);
+	assert_ptr_equal(got1->id, n1);
+	assert_ptr_equal(got2->id, n2);
+	ticket_grant_free(&got_a);
+	ticket_grant_free(&got_b);
+	ticket_grant_free(&got1);
+	ticket_grant_free(&got2);
+	tstore_free(&s);
+}
+
+/* --- growth -------------------------------------------------------------- */
+
+#define N_GROW 20000
+#define N_CERTS 50
+
+/* Deterministic, so that a failure repeats. */
+static uint32_t
+rnd(uint32_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+static void
+fpr_of(size_t i, char out[IDENT_FPR_LEN + 1])
+{
+	snprintf(out, IDENT_FPR_LEN + 1, "sha256:%064zx", i);
+}
+
+struct many {
+	char (*t)[TICKET_BUFLEN];
+	size_t *order;
+	size_t n;
+};
+
+/* Issues n tickets round-robin over n_certs certificates. */
+static void
+many_issue(struct tstore *s, struct many *m, size_t n, size_t n_certs,
+    time_t now)
+{
+	char fpr[IDENT_FPR_LEN + 1];
+	uint32_t x = 2463534242u;
+	size_t i, j, tmp;
+
+	/* malloc: the calloc wrapper counts tables, not these. */
+	m->t = malloc(n * sizeof(*m->t));
+	m->order = malloc(n * sizeof(*m->order));
+	assert_non_null(m->t);
+	assert_non_null(m->order);
+	m->n = n;
+	for (i = 0; i < n; i++) {
+		fpr_of(i % n_certs, fpr);
+		assert_int_equal(issue_for(s, fpr, now, m->t[i]), 0);
+		m->order[i] = i;
+	}
+	for (i = n; i-- > 1;) {
+		j = rnd(&x) % (i + 1);
+		tmp = m->order[i];
+		m->order[i] = m->order[j];
+		m->order[j] = tmp;
+	}
+}
+
+static void
+many_free(struct many *m)
+{
+	free(m->t);
+	free(m->order);
+}
+
+/* Every ticket is found exactly once, in a shuffled order, after the
+ * tables grew from 16 buckets to hold them. */
+static void
+test_growth_take_all(void **state)
+{
+	struct tstore *s;
+	struct ticket_grant *got = NULL;
+	struct many m;
+	char fpr[IDENT_FPR_LEN + 1];
+	size_t i, k;
+
+	(void)state;
+	memset(&cal, 0, sizeof(cal));
+	/* The bench's max: no table is sized for it up front. */
+	assert_non_null(s = tstore_new(1000000));
+	assert_int_equal(cal.tables, 0);
+	many_issue(s, &m, N_GROW, N_CERTS, T0);
+	/* 16 -> 32768 buckets for 20,000 tickets, 16 -> 64 for 50
+	 * certificates: a doubling each time, none refused. */
+	assert_int_equal(cal.tables, 11 + 2);
+	assert_int_equal(tstore_count(s), N_GROW);
+	fpr_of(7, fpr);
+	assert_int_equal(tstore_count_for(s, fpr), N_GROW / N_CERTS);
+
+	for (k = 0; k < N_GROW; k++) {
+		i = m.order[k];
+		assert_int_equal(tstore_take(s, m.t[i], T0 + 1, &got), 0);
+		fpr_of(i % N_CERTS, fpr);
+		assert_string_equal(got->id->fingerprint, fpr);
+		ticket_grant_free(&got);
+		assert_int_equal(tstore_count(s), N_GROW - k - 1);
+	}
+	assert_int_equal(tstore_count(s), 0);
+	fpr_of(7, fpr);
+	assert_int_equal(tstore_count_for(s, fpr), 0);
+	for (i = 0; i < N_GROW; i++) {
+		assert_int_equal(tstore_take(s, m.t[i], T0 + 1, &got),
+		    ERR_NOTFOUND);
+		assert_null(got);
+	}
+	many_free(&m);
+	tstore_free(&s);
+}
+
+static void
+test_growth_expire(void **state)
+{
+	struct tstore *s = tstore_new(N_GROW);
+	struct ticket_grant *got = NULL;
+	struct many m;
+	char fpr[IDENT_FPR_LEN + 1];
+	size_t i;
+
+	(void)state;
+	many_issue(s, &m, N_GROW, N_CERTS, T0);
+	assert_int_equal(tstore_expire(s, T0 + (time_t)LIFETIME - 1), 0);
+	assert_int_equal(tstore_count(s), N_GROW);
+	assert_int_equal(tstore_expire(s, T0 + (time_t)LIFETIME), N_GROW);
+	assert_int_equal(tstore_count(s), 0);
+	for (i = 0; i < N_CERTS; i++) {
+		fpr_of(i, fpr);
+		assert_int_equal(tstore_count_for(s, fpr), 0);
+	}
+	for (i = 0; i < N_GROW; i += 97)
+		assert_int_equal(tstore_take(s, m.t[i], T0, &got),
+		    ERR_NOTFOUND);
+	/* The grown, emptied store still takes and finds tickets. */
+	fpr_of(3, fpr);
+	assert_int_equal(issue_for(s, fpr, T0 + 100, m.t[0]), 0);
+	assert_int_equal(tstore_take(s, m.t[0], T0 + 100, &got), 0);
+	ticket_grant_free(&got);
+	many_free(&m);
+	tstore_free(&s);
+}
+
+/* The per-certificate cap holds across doublings of both tables. */
+static void
+test_growth_per_cert_cap(void **state)
+{
+	struct tstore *s = tstore_new(N_GROW);
+	struct ticket_grant *got = NULL;
+	struct many m;
+	char fpr[IDENT_FPR_LEN + 1], t[TICKET_BUFLEN];
+	size_t i;
+
+	(void)state;
+	tstore_set_limits(s, N_GROW, N_GROW / N_CERTS);
+	many_issue(s, &m, N_GROW, N_CERTS, T0);
+	/* Room in all: each certificate is refused by its own cap. */
+	tstore_set_limits(s, N_GROW + 10, N_GROW / N_CERTS);
+	for (i = 0; i < N_CERTS; i++) {
+		fpr_of(i, fpr);
+		assert_int_equal(tstore_count_for(s, fpr), N_GROW / N_CERTS);
+		assert_int_equal(issue_for(s, fpr, T0 + 1, t), ERR_DENIED);
+		assert_int_equal(tstore_count_for(s, fpr), N_GROW / N_CERTS);
+	}
+	assert_int_equal(tstore_count(s), N_GROW);
+	/* A certificate not yet seen is not. */
+	fpr_of(N_CERTS, fpr);
+	assert_int_equal(issue_for(s, fpr, T0 + 1, t), 0);
+	/* Taking one of certificate 0's makes room for one, not two. */
+	assert_int_equal(tstore_take(s, m.t[0], T0 + 1, &got), 0);
+	ticket_grant_free(&got);
+	fpr_of(0, fpr);
+	assert_int_equal(issue_for(s, fpr, T0 + 1, t), 0);
+	assert_int_equal(issue_for(s, fpr, T0 + 1, t), ERR_DENIED);
+	assert_int_equal(tstore_count(s), N_GROW + 1);
+	many_free(&m);
+	tstore_free(&s);
+}
+
+/* A doubling that cannot be allocated keeps the old table: everything
+ * issued is still found; growth resumes when memory is back. */
+static void
+test_growth_refused(void **state)
+{
+	struct tstore *s = tstore_new(N_GROW);
+	struct ticket_grant *got = NULL;
+	struct many m;
+	char fpr[IDENT_FPR_LEN + 1];
+	size_t i;
+
+	(void)state;
+	memset(&cal, 0, sizeof(cal));
+	cal.refuse_tables = 1;
+	many_issue(s, &m, 2000, N_CERTS, T0);
+	cal.refuse_tables = 0;
+	/* Both tables tried to grow, again and again. */
+	assert_true(cal.refused > 2);
+	assert_int_equal(cal.tables, cal.refused);
+	assert_int_equal(tstore_count(s), 2000);
+	for (i = 0; i < N_CERTS; i++) {
+		fpr_of(i, fpr);
+		assert_int_equal(tstore_count_for(s, fpr), 2000 / N_CERTS);
+	}
+	for (i = 0; i < 1000; i++) {
+		assert_int_equal(tstore_take(s, m.t[m.order[i]], T0, &got), 0);
+		ticket_grant_free(&got);
+	}
+	many_free(&m);
+
+	/* Memory is back: the next issue that overfills grows the tables. */
+	many_issue(s, &m, 2000, N_CERTS, T0);
+	assert_true(cal.tables > cal.refused);
+	assert_int_equal(tstore_count(s), 3000);
+	for (i = 0; i < 2000; i++) {
+		assert_int_equal(tstore_take(s, m.t[i], T0, &got), 0);
+		ticket_grant_free(&got);
+	}
+	assert_int_equal(tstore_count(s), 1000);
+	many_free(&m);
+	tstore_free(&s);
+}
+
 int
 main(void)
 {
@@ -555,6 +1100,20 @@ main(void)
 		cmocka_unit_test(test_per_cert_cap),
 		cmocka_unit_test(test_per_cert_expiry),
 		cmocka_unit_test(test_set_total_cap),
+		cmocka_unit_test(test_grant_new),
+		cmocka_unit_test(test_grant_new_bad_args),
+		cmocka_unit_test_setup_teardown(test_share_one_cert, pki_setup,
+		    pki_teardown),
+		cmocka_unit_test_setup_teardown(test_share_released_on_expiry,
+		    pki_setup, pki_teardown),
+		cmocka_unit_test_setup_teardown(test_share_not_on_refusal,
+		    pki_setup, pki_teardown),
+		cmocka_unit_test_setup_teardown(test_no_share_across_certs,
+		    pki_setup, pki_teardown),
+		cmocka_unit_test(test_growth_take_all),
+		cmocka_unit_test(test_growth_expire),
+		cmocka_unit_test(test_growth_per_cert_cap),
+		cmocka_unit_test(test_growth_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
