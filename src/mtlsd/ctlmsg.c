@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 
 #include "buf.h"
+#include "certcache.h"
 #include "conf.h"
 #include "ctlmsg.h"
 #include "json.h"
@@ -254,6 +255,24 @@ text_head(const struct daemon *d, time_t now, struct buf *b)
 	return 0;
 }
 
+/* A process without the cache (the unit tests) shows it empty. */
+static const struct certcache_stats *
+cert_cache_or_none(const struct certcache_stats *cs)
+{
+	static const struct certcache_stats none;
+
+	return cs != NULL ? cs : &none;
+}
+
+static int
+text_cert_cache(struct buf *b, const struct certcache_stats *cs)
+{
+	cs = cert_cache_or_none(cs);
+	return put_fmt(b, "cert_cache: entries=%zu hits=%lu misses=%lu "
+	    "signature_hits=%lu\n", cs->entries, cs->hits, cs->misses,
+	    cs->signature_hits);
+}
+
 static int
 status_text(const struct daemon *d, time_t now, struct buf *b)
 {
@@ -268,7 +287,8 @@ status_text(const struct daemon *d, time_t now, struct buf *b)
 	    (r = put_fmt(b, "tickets_redeemed: %lu\n", s->redeemed)) != 0 ||
 	    (r = text_tally(b, "redeem_refused", &s->redeem_refused)) != 0 ||
 	    (r = put_fmt(b, "tickets_outstanding: %zu\n",
-	    tstore_count(d->tickets))) != 0)
+	    tstore_count(d->tickets))) != 0 ||
+	    (r = text_cert_cache(b, s->cert_cache)) != 0)
 		return r;
 	for (size_t i = 0; i < d->cfg->tls.n_crl; i++) {
 		if ((r = text_crl(b, d->cfg->tls.crl[i], now)) != 0)
@@ -362,6 +382,15 @@ json_head(const struct daemon *d, time_t now, struct buf *b)
 }
 
 static int
+json_cert_cache(struct buf *b, const struct certcache_stats *cs)
+{
+	cs = cert_cache_or_none(cs);
+	return put_fmt(b, ",\"cert_cache\":{\"entries\":%zu,\"hits\":%lu,"
+	    "\"misses\":%lu,\"signature_hits\":%lu}", cs->entries, cs->hits,
+	    cs->misses, cs->signature_hits);
+}
+
+static int
 status_json(const struct daemon *d, time_t now, struct buf *b)
 {
 	const struct daemon_stats *s = &d->stats;
@@ -374,8 +403,10 @@ status_json(const struct daemon *d, time_t now, struct buf *b)
 	    (r = json_tally(b, "tickets_refused", &s->tickets_refused)) != 0 ||
 	    (r = put_fmt(b, ",\"tickets_redeemed\":%lu", s->redeemed)) != 0 ||
 	    (r = json_tally(b, "redeem_refused", &s->redeem_refused)) != 0 ||
-	    (r = put_fmt(b, ",\"tickets_outstanding\":%zu,\"crl\":[",
-	    tstore_count(d->tickets))) != 0)
+	    (r = put_fmt(b, ",\"tickets_outstanding\":%zu",
+	    tstore_count(d->tickets))) != 0 ||
+	    (r = json_cert_cache(b, s->cert_cache)) != 0 ||
+	    (r = buf_put(b, ",\"crl\":[", 8)) != 0)
 		return r;
 	for (size_t i = 0; i < d->cfg->tls.n_crl; i++) {
 		if ((i != 0 && (r = buf_put_u8(b, ',')) != 0) ||

@@ -24,6 +24,7 @@ struct pamsock;
 struct control;
 struct ocsp;
 struct guard;
+struct certcache_stats;
 
 /* Counters for `mtlsctl status`. A tally counts events by reason: the
  * first DAEMON_REASONS - 1 distinct reasons get a slot each, the rest
@@ -49,6 +50,8 @@ struct daemon_stats {
 	struct daemon_tally redeem_refused;    /* by PROTOCOL.md deny name */
 	unsigned long reloads;
 	unsigned long reloads_failed;
+	const struct certcache_stats *cert_cache;  /* borrowed: certcache.c's
+	                                              counters; NULL: none */
 };
 
 struct daemon {

@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 
 #include "audit.h"
+#include "certcache.h"
 #include "check.h"
 #include "conf.h"
 #include "connguard.h"
@@ -286,6 +287,9 @@ daemon_reload(struct daemon *d, char *err, size_t errlen)
 	char *file = NULL;
 	int r = ERR_NOMEM;
 
+	/* The new trust files are parsed as at start-up, and a reload may
+	 * change trust: the cache starts empty again after it. */
+	certcache_disable();
 	snprintf(err, errlen, "out of memory");
 	if ((file = strdup(d->cfg->file)) == NULL)
 		goto out;
@@ -324,6 +328,7 @@ out:
 	SSL_CTX_free(ctx);
 	config_free(&cfg);
 	free(file);
+	certcache_enable();
 	return r;
 }
 
@@ -507,6 +512,14 @@ main(int argc, char **argv)
 		usage();
 		return EXIT_USAGE;
 	}
+	/* Before anything parses a certificate (mtlsd -t too): until then
+	 * d2i_X509 and X509_verify fail closed. */
+	if (certcache_init() != 0) {
+		fprintf(stderr, "%s: cannot resolve libcrypto's d2i_X509 and "
+		    "X509_verify for the certificate cache; not starting\n",
+		    DAEMON_NAME);
+		return EXIT_FAILURE;
+	}
 	if (o.test)
 		return check_config(&o);
 	/* A reload re-reads the file after the detach's chdir("/"). */
@@ -520,6 +533,7 @@ main(int argc, char **argv)
 	d.foreground = o.foreground;
 	d.audit.to_stderr = o.foreground;
 	d.started = time(NULL);
+	d.stats.cert_cache = certcache_stats();
 	/* In the foreground under systemd or a supervisor, stderr is the
 	 * log: "<N>message" lines, the journal adds time and name. */
 	log_set_journal(o.foreground && !isatty(STDERR_FILENO));
@@ -527,6 +541,9 @@ main(int argc, char **argv)
 	log_init(DAEMON_NAME, 1, 1, o.debug ? LOG_DEBUG : LOG_INFO);
 	if (start(&d, &o) != 0)
 		goto out;
+	/* Configuration and trust are loaded: from here on the client
+	 * chains' CA certificates are parsed once. */
+	certcache_enable();
 	if (!d.foreground && detach(&d) != 0)
 		goto out;
 	/* After the detach, whose fork, setsid and dup2 the filter does
@@ -544,6 +561,7 @@ main(int argc, char **argv)
 	status = EXIT_SUCCESS;
 out:
 	daemon_clear(&d);
+	certcache_clear();
 	libevent_global_shutdown();
 	free(abs_file);
 	return status;
