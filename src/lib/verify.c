@@ -1151,6 +1151,9 @@ set_policy(SSL_CTX *ctx, int min_version, char *err, size_t errlen)
 	/* No resumption at all: every login proves the key afresh. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* A connection waiting for its peer holds no empty 16 KiB record
+	 * buffers: most of what a held connection costs otherwise. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	return 0;
 }
 
@@ -1165,6 +1168,30 @@ opts_from_config(const struct config_tls *c, struct trust_opts *o)
 	o->clock_skew = c->clock_skew;
 	o->min_rsa_bits = c->min_rsa_bits;
 	o->min_ec_bits = c->min_ec_bits;
+}
+
+/* With no intermediates in the certificate file, libssl builds the
+ * server's chain from the context's store (the client trust anchors) on
+ * every handshake: an X509_verify_cert, a signature check included, per
+ * connection. Built once here instead, from the same store, without the
+ * root (a client that can verify the server holds it already). A server
+ * certificate whose issuer is not in the store is no error: it is sent
+ * alone, as libssl would have sent it. If OpenSSL cannot build at all,
+ * libssl goes on building per handshake, as before. */
+static void
+build_chain_once(SSL_CTX *ctx)
+{
+	STACK_OF(X509) *chain = NULL;
+
+	if (SSL_CTX_get0_chain_certs(ctx, &chain) != 1 ||
+	    sk_X509_num(chain) > 0)
+		return;
+	if (SSL_CTX_build_cert_chain(ctx, SSL_BUILD_CHAIN_FLAG_NO_ROOT |
+	    SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR |
+	    SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR) <= 0)
+		log_debug("event=server-chain-per-handshake reason=%s",
+		    LOG_Q(ERR_reason_error_string(ERR_peek_last_error())));
+	ERR_clear_error();
 }
 
 int
@@ -1201,6 +1228,7 @@ tls_server_ctx_new(const struct config_tls *c, SSL_CTX **ctxp,
 		set_msg(err, errlen, "tls: %s", err_str(r));
 		goto out;
 	}
+	build_chain_once(ctx);
 	*ctxp = ctx;
 	*trustp = t;
 	ctx = NULL;

@@ -1117,6 +1117,7 @@ test_tls_ctx_good(void **state)
 	SSL_CTX *ctx = NULL;
 	struct trust *t = NULL;
 	STACK_OF(X509_NAME) *cas;
+	STACK_OF(X509) *chain = NULL;
 
 	(void)state;
 	tls_config(&c, crls);
@@ -1131,6 +1132,12 @@ test_tls_ctx_good(void **state)
 	assert_int_equal(SSL_CTX_get_session_cache_mode(ctx), SSL_SESS_CACHE_OFF);
 	assert_int_equal(SSL_CTX_get_verify_mode(ctx),
 	    SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
+	/* The server certificate's chain is built once (not per
+	 * handshake): issued by the root, whom a client has already, it is
+	 * sent alone. */
+	assert_int_equal(SSL_CTX_get0_chain_certs(ctx, &chain), 1);
+	assert_non_null(chain);
+	assert_int_equal(sk_X509_num(chain), 0);
 	cas = SSL_CTX_get_client_CA_list(ctx);
 	assert_int_equal(sk_X509_NAME_num(cas), 1);
 	assert_int_equal(X509_NAME_cmp(sk_X509_NAME_value(cas, 0),
@@ -1144,6 +1151,43 @@ test_tls_ctx_good(void **state)
 	assert_int_equal(SSL_CTX_get_min_proto_version(ctx), TLS1_2_VERSION);
 	SSL_CTX_free(ctx);
 	trust_free(&t);
+}
+
+/* A certificate file with the server's intermediate: sent as it is, not
+ * rebuilt (the store holds only the root). */
+static void
+test_tls_ctx_chain_from_file(void **state)
+{
+	static const struct tc_ava subject[] = {
+		{ "O", "Example", 0, 0 }, { "CN", "server.example", 0, 0 },
+	};
+	struct tc_leaf spec = {
+		.subject = subject, .n_subject = ARRAY_LEN(subject),
+		.serial = "5E", .not_before = -60, .not_after = 3600,
+		.eku = TC_EKU_SERVER,
+	};
+	struct config_tls c;
+	char *crls[1], err[512] = "", *file = NULL;
+	SSL_CTX *ctx = NULL;
+	struct trust *t = NULL;
+	STACK_OF(X509) *chain = NULL;
+	X509 *certs[2] = { NULL, pki->inter };
+
+	(void)state;
+	assert_non_null(certs[0] = tc_leaf_new(&spec, pki->key, pki->inter,
+	    pki->inter_key));
+	assert_non_null(file = tc_pem_file(certs, 2, NULL, 0));
+	tls_config(&c, crls);
+	c.certificate = file;
+	if (tls_server_ctx_new(&c, &ctx, &t, err, sizeof(err)) != 0)
+		fail_msg("tls_server_ctx_new: %s", err);
+	assert_int_equal(SSL_CTX_get0_chain_certs(ctx, &chain), 1);
+	assert_int_equal(sk_X509_num(chain), 1);
+	assert_int_equal(X509_cmp(sk_X509_value(chain, 0), pki->inter), 0);
+	SSL_CTX_free(ctx);
+	trust_free(&t);
+	X509_free(certs[0]);
+	tc_file_free(&file);
 }
 
 static void
@@ -1438,6 +1482,7 @@ main(void)
 		cmocka_unit_test(test_any_purpose),
 		cmocka_unit_test(test_config_policy),
 		cmocka_unit_test(test_tls_ctx_good),
+		cmocka_unit_test(test_tls_ctx_chain_from_file),
 		cmocka_unit_test(test_tls_ctx_errors),
 		cmocka_unit_test(test_handshake_good),
 		cmocka_unit_test(test_handshake_peer_chain),
