@@ -41,11 +41,16 @@ struct entry {
 	unsigned char *der;   /* owned: the exact bytes x was parsed from */
 	size_t len;
 	X509 *x;              /* one reference, owned by the cache */
-	/* A key X509_verify(x, signer) accepted (one reference, owned):
-	 * held, so that no other key can be made at its address while it
-	 * is here. NULL until a verification succeeds. */
-	EVP_PKEY *signer;
 	unsigned long used;   /* cc.clock at the last hit or the insert */
+};
+
+/* X509_verify(x, signer) returned 1. Both references are owned, so that
+ * no other certificate or key can be made at either address while the
+ * pair is here: the pointers name those very objects. */
+struct sig {
+	X509 *x;
+	EVP_PKEY *signer;
+	unsigned long used;
 };
 
 static struct {
@@ -56,6 +61,8 @@ static struct {
 	int enabled;
 	struct entry e[CERTCACHE_MAX];
 	size_t n;
+	struct sig sig[CERTCACHE_MAX];
+	size_t n_sig;
 	unsigned long clock;
 	struct certcache_stats stats;
 } cc;
@@ -109,9 +116,16 @@ static void
 entry_clear(struct entry *e)
 {
 	X509_free(e->x);
-	EVP_PKEY_free(e->signer);
 	free(e->der);
 	memset(e, 0, sizeof(*e));
+}
+
+static void
+sig_clear(struct sig *g)
+{
+	X509_free(g->x);
+	EVP_PKEY_free(g->signer);
+	memset(g, 0, sizeof(*g));
 }
 
 void
@@ -120,6 +134,9 @@ certcache_clear(void)
 	for (size_t i = 0; i < cc.n; i++)
 		entry_clear(&cc.e[i]);
 	cc.n = 0;
+	for (size_t i = 0; i < cc.n_sig; i++)
+		sig_clear(&cc.sig[i]);
+	cc.n_sig = 0;
 	cc.stats.entries = 0;
 }
 
@@ -306,50 +323,83 @@ d2i_X509(X509 **a, const unsigned char **in, long len)
 
 /* --- the interposed signature check ------------------------------------- */
 
-/* The entry holding exactly the object x, if any. */
-static struct entry *
-entry_of(const X509 *x)
+static struct sig *
+sig_lookup(const X509 *x, const EVP_PKEY *signer)
 {
-	for (size_t i = 0; i < cc.n; i++) {
-		if (cc.e[i].x == x)
-			return &cc.e[i];
+	for (size_t i = 0; i < cc.n_sig; i++) {
+		if (cc.sig[i].x == x && cc.sig[i].signer == signer)
+			return &cc.sig[i];
 	}
 	return NULL;
 }
 
-/* The prototype of <openssl/x509.h>. X509_verify_cert checks each
- * certificate's signature with its issuer's key through this function
- * (libcrypto calls it through its PLT, as libssl calls d2i_X509), and
- * the intermediate's signature by the root is the same check on every
- * connection. Remembered, only for a certificate the cache holds: that
- * X509_verify(x, signer) returned 1, signer being the very key object
- * (held by the entry, so its address names that key and no other). A
- * signature check is a pure function of the certificate's bytes and the
- * key, so answering 1 again for the same pair is what the check would
- * say. Anything else, any failure, any other key, is the real check. The
- * rest of the verification (validity, revocation, the chain's
- * constraints, the leaf's signature) runs on every connection. */
+/* Only a CA certificate (the intermediates clients send, the trust
+ * anchors) whose signer's key needs nothing more: X509_verify_cert copies
+ * missing DSA parameters into a key, which would change what it checks. */
+static void
+sig_insert(X509 *x, EVP_PKEY *signer)
+{
+	struct sig *g;
+	int keep;
+
+	ERR_set_mark();
+	keep = X509_check_ca(x) == 1 &&
+	    EVP_PKEY_missing_parameters(signer) == 0;
+	ERR_pop_to_mark();
+	if (!keep)
+		return;
+	if (X509_up_ref(x) != 1)
+		return;
+	if (EVP_PKEY_up_ref(signer) != 1) {
+		X509_free(x);
+		return;
+	}
+	if (cc.n_sig < CERTCACHE_MAX) {
+		g = &cc.sig[cc.n_sig++];
+	} else {
+		g = &cc.sig[0];
+		for (size_t i = 1; i < cc.n_sig; i++) {
+			if (cc.sig[i].used < g->used)
+				g = &cc.sig[i];
+		}
+		sig_clear(g);
+	}
+	g->x = x;
+	g->signer = signer;
+	g->used = ++cc.clock;
+}
+
+/* The prototype of <openssl/x509.h>. X509_verify_cert checks signatures
+ * in the chain through this function (libcrypto calls it through its
+ * PLT, as libssl calls d2i_X509): the root's own and the intermediate's
+ * by the root are the same checks on every connection. Remembered, for CA
+ * certificates only: that X509_verify(x, signer) returned 1, x and signer
+ * being the very objects (held by the entry, so that their addresses name
+ * them and nothing else). A signature check is a pure function of the
+ * certificate's bytes and the key, so answering 1 again for the same pair
+ * is what the check would say. Anything else, any failure, any other
+ * object, is the real check. The rest of the verification (validity,
+ * revocation, the chain's constraints, the leaf's signature) runs on
+ * every connection. */
 int
 X509_verify(X509 *a, EVP_PKEY *r)
 {
-	struct entry *e;
+	struct sig *g;
 	int rc;
 
 	if (cc.real_verify == NULL) {
 		ERR_raise(ERR_LIB_X509, ERR_R_INIT_FAIL);
 		return -1;
 	}
-	if (!cc.enabled || a == NULL || r == NULL ||
-	    (e = entry_of(a)) == NULL)
+	if (!cc.enabled || a == NULL || r == NULL)
 		return cc.real_verify(a, r);
-	if (e->signer == r) {
+	if ((g = sig_lookup(a, r)) != NULL) {
+		g->used = ++cc.clock;
 		cc.stats.signature_hits++;
 		return 1;
 	}
 	rc = cc.real_verify(a, r);
-	if (rc == 1 && EVP_PKEY_up_ref(r) == 1) {
-		EVP_PKEY_free(e->signer);
-		e->signer = r;
-	}
+	if (rc == 1)
+		sig_insert(a, r);
 	return rc;
 }

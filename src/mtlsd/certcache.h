@@ -15,10 +15,11 @@
  * memcmp of the bytes kept in the entry), only CA certificates are kept
  * (basicConstraints CA:TRUE), and the cache holds parsed bytes, never a
  * verification result: every handshake verifies the chain it got, against
- * the trust and CRLs in force then. The one thing remembered about a
- * cached certificate is that its signature checked out with a given key
- * object (X509_verify, interposed the same way): certcache.c says why
- * that is the same answer as checking again.
+ * the trust and CRLs in force then. The one thing remembered beside the
+ * parses is that a CA certificate's signature (a trust anchor's own, an
+ * intermediate's by the root) checked out with a given key object
+ * (X509_verify, interposed the same way): certcache.c says why that is
+ * the same answer as checking again.
  *
  * Single-threaded: mtlsd is one process with one event loop; nothing here
  * is locked, and nothing may call d2i_X509 from another thread. */
@@ -40,8 +41,8 @@ struct certcache_stats {
 	size_t entries;       /* certificates held now */
 	unsigned long hits;   /* parses answered from the cache */
 	unsigned long misses; /* cacheable-looking input that was not there */
-	/* X509_verify of a cached certificate by the key that verified it
-	 * before, answered without the signature arithmetic. */
+	/* X509_verify of a CA certificate by the key object that verified
+	 * it before, answered without the signature arithmetic. */
 	unsigned long signature_hits;
 };
 
