@@ -188,6 +188,7 @@ ticket_grant_new(const char *user, const char *rule, const char *addr,
 	g->user = put_str(&p, user, ul);
 	g->rule = put_str(&p, rule, rl);
 	g->addr = put_str(&p, addr, al);
+	g->size = len;
 	g->id = *id;
 	*id = NULL;
 	*out = g;
@@ -198,16 +199,11 @@ void
 ticket_grant_free(struct ticket_grant **gp)
 {
 	struct ticket_grant *g;
-	size_t len;
 
 	if (gp == NULL || (g = *gp) == NULL)
 		return;
-	/* The strings are where ticket_grant_new put them: text holds the
-	 * three of them back to back. */
-	len = sizeof(*g) + strlen(g->user) + strlen(g->rule) +
-	    strlen(g->addr) + 3;
 	ident_free(&g->id);
-	OPENSSL_cleanse(g, len);
+	OPENSSL_cleanse(g, g->size);
 	free(g);
 	*gp = NULL;
 }

@@ -26,6 +26,7 @@ struct ticket_grant {
 	 * that certificate shares (immutable, see ident.h). */
 	struct ident *id;
 	time_t expires;        /* set by tstore_issue */
+	size_t size;           /* of the whole allocation, for the wipe */
 	char text[];           /* user, rule and addr, each NUL-terminated */
 };
 
