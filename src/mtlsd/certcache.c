@@ -34,6 +34,12 @@
  * X509_new_ex does in mtlsd (SSL_CTX_new, no other context). */
 
 typedef X509 *d2i_x509_fn(X509 **a, const unsigned char **in, long len);
+
+enum pool {
+	POOL_CA,     /* basicConstraints CA:TRUE (X509_check_ca 1) */
+	POOL_LEAF,   /* everything else: the clients' own certificates */
+	N_POOLS
+};
 typedef int x509_verify_fn(X509 *a, EVP_PKEY *r);
 
 struct entry {
@@ -59,10 +65,12 @@ static struct {
 	EVP_MD *sha256;       /* fetched once, kept for the process */
 	EVP_MD_CTX *md;       /* reused for every digest: no allocation */
 	int enabled;
-	struct entry e[CERTCACHE_MAX];
-	size_t n;
-	struct sig sig[CERTCACHE_MAX];
-	size_t n_sig;
+	/* Per pool (enum pool): clients' leaves come and go with their
+	 * users and must not push out the few CA certificates. */
+	struct entry e[N_POOLS][CERTCACHE_MAX];
+	size_t n[N_POOLS];
+	struct sig sig[N_POOLS][CERTCACHE_MAX];
+	size_t n_sig[N_POOLS];
 	unsigned long clock;
 	struct certcache_stats stats;
 } cc;
@@ -131,12 +139,14 @@ sig_clear(struct sig *g)
 void
 certcache_clear(void)
 {
-	for (size_t i = 0; i < cc.n; i++)
-		entry_clear(&cc.e[i]);
-	cc.n = 0;
-	for (size_t i = 0; i < cc.n_sig; i++)
-		sig_clear(&cc.sig[i]);
-	cc.n_sig = 0;
+	for (size_t p = 0; p < N_POOLS; p++) {
+		for (size_t i = 0; i < cc.n[p]; i++)
+			entry_clear(&cc.e[p][i]);
+		cc.n[p] = 0;
+		for (size_t i = 0; i < cc.n_sig[p]; i++)
+			sig_clear(&cc.sig[p][i]);
+		cc.n_sig[p] = 0;
+	}
 	cc.stats.entries = 0;
 }
 
@@ -197,13 +207,15 @@ static struct entry *
 lookup(const unsigned char hash[SHA256_DIGEST_LENGTH],
     const unsigned char *der, size_t len)
 {
-	for (size_t i = 0; i < cc.n; i++) {
-		struct entry *e = &cc.e[i];
+	for (size_t p = 0; p < N_POOLS; p++) {
+		for (size_t i = 0; i < cc.n[p]; i++) {
+			struct entry *e = &cc.e[p][i];
 
-		if (e->len == len &&
-		    memcmp(e->hash, hash, SHA256_DIGEST_LENGTH) == 0 &&
-		    memcmp(e->der, der, len) == 0)
-			return e;
+			if (e->len == len &&
+			    memcmp(e->hash, hash, SHA256_DIGEST_LENGTH) == 0 &&
+			    memcmp(e->der, der, len) == 0)
+				return e;
+		}
 	}
 	return NULL;
 }
@@ -228,37 +240,60 @@ hit(struct entry *e, X509 **a, const unsigned char **in, long len)
 	return e->x;
 }
 
-/* Only a CA certificate (basicConstraints CA:TRUE: X509_check_ca 1, not
- * the 3, 4 and 5 it gives older or extension-less certificates) that
- * OpenSSL found consistent, with a key that needs nothing from its
- * issuer. Leaves are per user: caching them would only churn. */
+/* CA certificates (basicConstraints CA:TRUE: X509_check_ca 1, not the
+ * 3, 4 and 5 it gives older or extension-less certificates) go to their
+ * own pool; a client certificate that logs in again and again (a
+ * deployment's one certificate, say) is worth keeping too, apart, so that
+ * many users' leaves never push out an intermediate. */
+static enum pool
+pool_of(X509 *x)
+{
+	int ca;
+
+	/* The caller's error queue stays as the real parse left it. */
+	ERR_set_mark();
+	ca = X509_check_ca(x) == 1;
+	ERR_pop_to_mark();
+	return ca ? POOL_CA : POOL_LEAF;
+}
+
+/* A certificate OpenSSL found consistent, with a key that needs nothing
+ * from its issuer. */
 static int
 worth_keeping(X509 *x)
 {
 	EVP_PKEY *key;
 	int keep;
 
-	/* The caller's error queue stays as the real parse left it. */
 	ERR_set_mark();
-	keep = X509_check_ca(x) == 1 &&
-	    (X509_get_extension_flags(x) & EXFLAG_INVALID) == 0 &&
+	keep = (X509_get_extension_flags(x) & EXFLAG_INVALID) == 0 &&
 	    (key = X509_get0_pubkey(x)) != NULL &&
 	    EVP_PKEY_missing_parameters(key) == 0;
 	ERR_pop_to_mark();
 	return keep;
 }
 
+static size_t
+entries(void)
+{
+	size_t n = 0;
+
+	for (size_t p = 0; p < N_POOLS; p++)
+		n += cc.n[p];
+	return n;
+}
+
 static struct entry *
-slot_for_insert(void)
+slot_for_insert(enum pool p)
 {
 	struct entry *lru;
 
-	if (cc.n < CERTCACHE_MAX)
-		return &cc.e[cc.n++];
-	lru = &cc.e[0];
-	for (size_t i = 1; i < cc.n; i++) {
-		if (cc.e[i].used < lru->used)
-			lru = &cc.e[i];
+	if (cc.n[p] < CERTCACHE_MAX)
+		return &cc.e[p][cc.n[p]++];
+	lru = &cc.e[p][0];
+	for (size_t i = 1; i < cc.n[p]; i++) {
+		if (cc.e[p][i].used < lru->used)
+			lru = &cc.e[p][i];
 	}
 	entry_clear(lru);
 	return lru;
@@ -280,13 +315,13 @@ insert(const unsigned char hash[SHA256_DIGEST_LENGTH],
 		return;
 	}
 	memcpy(copy, der, len);
-	e = slot_for_insert();
+	e = slot_for_insert(pool_of(x));
 	memcpy(e->hash, hash, SHA256_DIGEST_LENGTH);
 	e->der = copy;
 	e->len = len;
 	e->x = x;
 	e->used = ++cc.clock;
-	cc.stats.entries = cc.n;
+	cc.stats.entries = entries();
 }
 
 /* --- the interposed parser ----------------------------------------------- */
@@ -326,25 +361,28 @@ d2i_X509(X509 **a, const unsigned char **in, long len)
 static struct sig *
 sig_lookup(const X509 *x, const EVP_PKEY *signer)
 {
-	for (size_t i = 0; i < cc.n_sig; i++) {
-		if (cc.sig[i].x == x && cc.sig[i].signer == signer)
-			return &cc.sig[i];
+	for (size_t p = 0; p < N_POOLS; p++) {
+		for (size_t i = 0; i < cc.n_sig[p]; i++) {
+			if (cc.sig[p][i].x == x && cc.sig[p][i].signer == signer)
+				return &cc.sig[p][i];
+		}
 	}
 	return NULL;
 }
 
-/* Only a CA certificate (the intermediates clients send, the trust
- * anchors) whose signer's key needs nothing more: X509_verify_cert copies
- * missing DSA parameters into a key, which would change what it checks. */
+/* Only with a signer's key that needs nothing more: X509_verify_cert
+ * copies missing DSA parameters into a key, which would change what it
+ * checks. In the pool of x (CA certificates apart from leaves, as for
+ * parses). */
 static void
 sig_insert(X509 *x, EVP_PKEY *signer)
 {
+	enum pool p = pool_of(x);
 	struct sig *g;
 	int keep;
 
 	ERR_set_mark();
-	keep = X509_check_ca(x) == 1 &&
-	    EVP_PKEY_missing_parameters(signer) == 0;
+	keep = EVP_PKEY_missing_parameters(signer) == 0;
 	ERR_pop_to_mark();
 	if (!keep)
 		return;
@@ -354,13 +392,13 @@ sig_insert(X509 *x, EVP_PKEY *signer)
 		X509_free(x);
 		return;
 	}
-	if (cc.n_sig < CERTCACHE_MAX) {
-		g = &cc.sig[cc.n_sig++];
+	if (cc.n_sig[p] < CERTCACHE_MAX) {
+		g = &cc.sig[p][cc.n_sig[p]++];
 	} else {
-		g = &cc.sig[0];
-		for (size_t i = 1; i < cc.n_sig; i++) {
-			if (cc.sig[i].used < g->used)
-				g = &cc.sig[i];
+		g = &cc.sig[p][0];
+		for (size_t i = 1; i < cc.n_sig[p]; i++) {
+			if (cc.sig[p][i].used < g->used)
+				g = &cc.sig[p][i];
 		}
 		sig_clear(g);
 	}
@@ -371,16 +409,17 @@ sig_insert(X509 *x, EVP_PKEY *signer)
 
 /* The prototype of <openssl/x509.h>. X509_verify_cert checks signatures
  * in the chain through this function (libcrypto calls it through its
- * PLT, as libssl calls d2i_X509): the root's own and the intermediate's
- * by the root are the same checks on every connection. Remembered, for CA
- * certificates only: that X509_verify(x, signer) returned 1, x and signer
+ * PLT, as libssl calls d2i_X509): with the certificates cached, the same
+ * objects are checked with the same keys on every connection. Remembered:
+ * that X509_verify(x, signer) returned 1, x and signer
  * being the very objects (held by the entry, so that their addresses name
  * them and nothing else). A signature check is a pure function of the
  * certificate's bytes and the key, so answering 1 again for the same pair
  * is what the check would say. Anything else, any failure, any other
  * object, is the real check. The rest of the verification (validity,
- * revocation, the chain's constraints, the leaf's signature) runs on
- * every connection. */
+ * revocation, the chain's constraints, key usage) runs on every
+ * connection, and so does the proof that the client holds the leaf's key
+ * (TLS CertificateVerify, which libssl checks outside this function). */
 int
 X509_verify(X509 *a, EVP_PKEY *r)
 {

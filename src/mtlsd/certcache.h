@@ -1,8 +1,10 @@
-/* A cache of parsed CA certificates for the chains clients send.
+/* A cache of the parsed certificates clients send.
  *
  * OpenSSL 3.0 spends most of a handshake's certificate cost setting up a
  * provider decoder for each certificate's public key, and a fleet's
- * clients send the same intermediate on every connection. libssl parses
+ * clients send the same intermediate on every connection, often the same
+ * leaf too (a deployment's certificate logging in to device after
+ * device, an admin's logins one after the other). libssl parses
  * each entry of the client's Certificate message with d2i_X509 and has no
  * hook there, so the mtlsd executable defines d2i_X509 itself: libssl's
  * call through its PLT binds to this definition (ld exports an
@@ -12,14 +14,14 @@
  *
  * A hit must be exactly what a fresh parse of the same bytes returns: the
  * key is the exact DER of the certificate (SHA-256 to find it, then
- * memcmp of the bytes kept in the entry), only CA certificates are kept
- * (basicConstraints CA:TRUE), and the cache holds parsed bytes, never a
- * verification result: every handshake verifies the chain it got, against
- * the trust and CRLs in force then. The one thing remembered beside the
- * parses is that a CA certificate's signature (a trust anchor's own, an
- * intermediate's by the root) checked out with a given key object
- * (X509_verify, interposed the same way): certcache.c says why that is
- * the same answer as checking again.
+ * memcmp of the bytes kept in the entry), and the cache holds parsed
+ * bytes, never a verification result: every handshake verifies the chain
+ * it got, against the trust and CRLs in force then. CA certificates
+ * (basicConstraints CA:TRUE) and leaves are kept in pools of their own,
+ * so that many users' leaves never push out an intermediate. The one
+ * thing remembered beside the parses is that a certificate's signature
+ * checked out with a given key object (X509_verify, interposed the same
+ * way): certcache.c says why that is the same answer as checking again.
  *
  * Single-threaded: mtlsd is one process with one event loop; nothing here
  * is locked, and nothing may call d2i_X509 from another thread. */
@@ -30,31 +32,32 @@
 
 #include "err.h"
 
-/* Entries at most; the least recently used goes first. A client sending
- * many distinct CA certificates only churns the cache. */
+/* Entries at most per pool (CA certificates, leaves), and remembered
+ * signatures likewise; the least recently used goes first. Clients sending
+ * many distinct certificates only churn a pool. */
 #define CERTCACHE_MAX 16
 /* Longer certificates are parsed every time, so that the cache's memory
  * stays small (an intermediate is well under 2 KiB). */
 #define CERTCACHE_MAX_DER 8192
 
 struct certcache_stats {
-	size_t entries;       /* certificates held now */
+	size_t entries;       /* certificates held now, both pools */
 	unsigned long hits;   /* parses answered from the cache */
 	unsigned long misses; /* cacheable-looking input that was not there */
-	/* X509_verify of a CA certificate by the key object that verified
-	 * it before, answered without the signature arithmetic. */
+	/* X509_verify of a certificate by the key object that verified it
+	 * before, answered without the signature arithmetic. */
 	unsigned long signature_hits;
 };
 
-/* Resolves libcrypto's d2i_X509 and X509_verify, and fetches SHA-256. Call it first in
- * main, before anything parses a certificate (configuration loading does)
+/* Resolves libcrypto's d2i_X509 and X509_verify, and fetches SHA-256.
+ * Call it first in main, before anything parses a certificate (configuration loading does)
  * and before the seccomp filter: dlsym may need system calls. Until it
  * has succeeded every d2i_X509 call returns NULL and every X509_verify
  * -1 (fail closed). Returns 0 or ERR_INTERNAL; mtlsd must not start then.
  * Calling it again is a no-op. */
 int certcache_init(void) MTLS_WUR;
 
-/* Turns caching on: from now on CA certificates parsed by d2i_X509 are
+/* Turns caching on: from now on certificates parsed by d2i_X509 are
  * kept and answered from the cache. Until then (and after
  * certcache_disable) d2i_X509 is an exact pass-through. mtlsd enables it
  * once its configuration and trust are loaded, before serving. */

@@ -1,10 +1,11 @@
 #!/bin/bash
-# The intermediate-certificate cache (src/mtlsd/certcache.c) against the
-# real daemon: mtlsd defines d2i_X509, so libssl's parse of a client's
-# chain goes through it; a chain sent twice is a hit (mtlsctl status);
-# the cache holds parsed bytes, never a verdict: a forged intermediate of
-# the same name is refused after the genuine one is cached, a leaf of the
-# forged key with the genuine intermediate is refused, and an
+# The certificate cache (src/mtlsd/certcache.c) against the real daemon:
+# mtlsd defines d2i_X509 and X509_verify, so libssl's parse of a client's
+# chain and libcrypto's signature checks go through them; a chain sent
+# twice is a hit (mtlsctl status); the cache holds parsed bytes, never a
+# verdict: a forged intermediate of the same name is refused after the
+# genuine one is cached, a leaf of the forged key with the genuine
+# intermediate is refused each time though both are cached, and an
 # intermediate revoked after it was cached is refused. A reload empties
 # the cache. All of it under the daemon's seccomp filter.
 . "${0%/*}/lib.sh"
@@ -139,21 +140,21 @@ ok "--json: cert_cache is an object of four numbers" jq -e '
 # ---- a chain sent twice -------------------------------------------------------
 
 accepted ivan-chain "ivan with his chain: a ticket"
-expect_eq "$(cc entries)" 1 "the intermediate is cached (one entry)"
+expect_eq "$(cc entries)" 2 "ivan's leaf and the intermediate are cached"
 expect_eq "$(cc hits)" 0 "no hit yet"
 expect_eq "$(cc signature_hits)" 0 "no signature hit yet"
 misses=$(cc misses)
 expect_eq "$misses" 2 "two misses: ivan's leaf and the intermediate"
 accepted ivan-chain "ivan with his chain again: a ticket"
-expect_eq "$(cc hits)" 1 "the second time the intermediate is a hit"
-expect_eq "$(cc misses)" $((misses + 1)) "only the leaf is parsed again"
-expect_eq "$(cc entries)" 1 "leaves are never cached"
-expect_eq "$(cc signature_hits)" 1 \
-    "the intermediate's signature by the root: checked once, then remembered"
+expect_eq "$(cc hits)" 2 "the second time the leaf and the intermediate are hits"
+expect_eq "$(cc misses)" "$misses" "nothing is parsed again"
+expect_eq "$(cc entries)" 2 "still two entries"
+expect_eq "$(cc signature_hits)" 2 \
+    "the chain's two signatures: checked once, then remembered"
 # curl completes alice's chain from --cacert (OpenSSL's automatic chain):
 # she sends her leaf and the root, and only the root is kept.
 accepted alice "alice (no intermediate): a ticket"
-expect_eq "$(cc entries)" 2 "alice's leaf is not cached, the root she sends is"
+expect_eq "$(cc entries)" 4 "alice's leaf and the root she sends are cached too"
 refused ivan "ivan without his chain: refused (nothing cached helps)" \
     "unable to get local issuer certificate"
 
@@ -164,11 +165,15 @@ refused fakeivan-chain \
     "a forged intermediate with the genuine one's name: refused" \
     "unable to get local issuer certificate"
 expect_eq "$(cc hits)" "$hits" "the forged intermediate was not a hit"
-expect_eq "$(cc entries)" 3 "it is a CA certificate of its own: an entry of its own"
+expect_eq "$(cc entries)" 6 "the forged leaf and intermediate: entries of their own"
 refused fakeivan-int-chain \
     "a leaf of the forged key with the genuine (cached) intermediate: refused" \
     "certificate signature failure|unable to get local issuer certificate"
-expect_eq "$(cc hits)" $((hits + 1)) "that intermediate was a hit, and still refused"
+expect_eq "$(cc hits)" $((hits + 2)) \
+    "the forged leaf (cached from the last attempt) and the intermediate were hits, and still refused"
+refused fakeivan-int-chain "the same again: refused again" \
+    "certificate signature failure|unable to get local issuer certificate"
+expect_eq "$(cc hits)" $((hits + 4)) "hits again, refused again"
 accepted ivan-chain "the genuine chain still gets a ticket"
 
 # ---- revoked after it was cached --------------------------------------------
@@ -199,7 +204,7 @@ hits=$(cc hits)
 cp "$T/ca.crl.orig" "$PKI/ca.crl"
 ok "the intermediate no longer revoked: ivan gets a ticket again" \
     wait_for 5 gets_ticket ivan-chain
-expect_eq "$(cc entries)" 1 "cached again after the reload"
+expect_eq "$(cc entries)" 2 "ivan's leaf and the intermediate cached again after the reload"
 accepted ivan-chain "and once more"
 ok "a hit again" test "$(cc hits)" -gt "$hits"
 

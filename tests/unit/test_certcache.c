@@ -290,27 +290,57 @@ test_disabled_passes_through(void **state)
 	der_free(&d);
 }
 
+/* A leaf is kept too, in a pool of its own: it is parsed once, and any
+ * number of other leaves never push the CA certificates out. */
 static void
-test_leaf_never_cached(void **state)
+test_leaf_cached_apart(void **state)
 {
-	struct der d = der_of(pki->leaf);
+	struct der d = der_of(pki->leaf), di = der_of(pki->inter), dl;
 	struct certcache_stats s0 = stats_now(), s;
-	X509 *a, *b;
+	X509 *a, *b, *other;
+	char serial[16];
 
 	(void)state;
 	a = parse(&d);
 	b = parse(&d);
 	s = stats_now();
 	assert_same_cert(a, pki->leaf);
-	assert_same_cert(b, pki->leaf);
-	assert_ptr_not_equal(a, b);
-	assert_int_equal(s.entries, 0);
-	assert_int_equal(s.hits, s0.hits);
-	/* Looked up (it looks like one certificate), not found. */
-	assert_int_equal(s.misses, s0.misses + 2);
+	assert_ptr_equal(b, a);
+	assert_int_equal(s.entries, 1);
+	assert_int_equal(s.hits, s0.hits + 1);
+	assert_int_equal(s.misses, s0.misses + 1);
 	X509_free(a);
 	X509_free(b);
+
+	X509_free(parse(&di));
+	assert_int_equal(stats_now().entries, 2);
+	/* Twice as many other leaves as a pool holds: every one a miss,
+	 * the first leaf evicted, the intermediate still there. */
+	for (int i = 0; i < 2 * CERTCACHE_MAX; i++) {
+		snprintf(serial, sizeof(serial), "7%03X", i);
+		assert_non_null(other = leaf_new("bob", serial, TC_EKU_CLIENT,
+		    pki->inter, pki->inter_key));
+		dl = der_of(other);
+		s0 = stats_now();
+		a = parse(&dl);
+		assert_same_cert(a, other);
+		assert_int_equal(stats_now().misses, s0.misses + 1);
+		X509_free(a);
+		der_free(&dl);
+		X509_free(other);
+	}
+	assert_int_equal(stats_now().entries, CERTCACHE_MAX + 1);
+	s0 = stats_now();
+	a = parse(&di);
+	assert_same_cert(a, pki->inter);
+	assert_int_equal(stats_now().hits, s0.hits + 1);
+	X509_free(a);
+	a = parse(&d);
+	assert_same_cert(a, pki->leaf);
+	assert_int_equal(stats_now().misses, s0.misses + 1);
+	X509_free(a);
 	der_free(&d);
+	der_free(&di);
 }
 
 /* Trailing bytes stay unread, as with the real d2i_X509, and such input
@@ -650,9 +680,9 @@ test_clear(void **state)
 
 /* --- remembered signatures ------------------------------------------- */
 
-/* X509_verify of a CA certificate: the first check by a key is the real
- * one, the same certificate and key objects again are remembered; another
- * key, a wrong one, or a leaf is always the real check. */
+/* X509_verify: the first check by a key is the real one, the same
+ * certificate and key objects again are remembered (a CA certificate or a
+ * leaf alike); another key, a wrong one, is always the real check. */
 static void
 test_signature_remembered(void **state)
 {
@@ -695,16 +725,23 @@ test_signature_remembered(void **state)
 	assert_true(X509_verify(pki->root, fake_pub) <= 0);
 	ERR_clear_error();
 	s0.signature_hits++;
-	/* A leaf, or with the cache off: the real check every time, right
-	 * key or wrong. */
+	/* A leaf: remembered the same way; a leaf the key did not sign
+	 * is refused each time. */
 	assert_int_equal(X509_verify(pki->leaf, X509_get0_pubkey(pki->inter)),
 	    1);
-	assert_int_equal(X509_verify(pki->leaf, X509_get0_pubkey(pki->inter)),
-	    1);
-	assert_true(X509_verify(pki->forged_leaf,
-	    X509_get0_pubkey(pki->inter)) <= 0);
-	ERR_clear_error();
 	assert_int_equal(stats_now().signature_hits, s0.signature_hits + 3);
+	assert_int_equal(X509_verify(pki->leaf, X509_get0_pubkey(pki->inter)),
+	    1);
+	assert_int_equal(stats_now().signature_hits, s0.signature_hits + 4);
+	for (int i = 0; i < 2; i++) {
+		assert_true(X509_verify(pki->forged_leaf,
+		    X509_get0_pubkey(pki->inter)) <= 0);
+		ERR_clear_error();
+	}
+	s0.signature_hits++;
+	assert_int_equal(stats_now().signature_hits, s0.signature_hits + 3);
+	/* With the cache off: the real check every time, right key or
+	 * wrong. */
 	certcache_disable();
 	assert_int_equal(X509_verify(x, copy), 1);
 	assert_true(X509_verify(x, fake_pub) <= 0);
@@ -719,10 +756,11 @@ test_signature_remembered(void **state)
 
 /* --- TLS handshakes in memory ------------------------------------------ */
 
-/* The client runs in this process too and parses the server's leaf; the
- * server sends no CA certificate (its chain is built once, without the
- * root: verify.c), so none of the client's parses is a CA's. */
-#define CLIENT_CAS 0
+/* Every handshake parses three certificates, all kept: the client's leaf
+ * and the intermediate (by the server), and the server's leaf (by the
+ * client, which runs in this process too; the server sends no CA
+ * certificate, its chain being built once without the root: verify.c). */
+#define PARSES 3
 
 struct server {
 	SSL_CTX *ctx;
@@ -838,18 +876,16 @@ test_handshake_hit(void **state)
 	s1 = stats_now();
 	assert_true(r1.ok);
 	assert_int_equal(r1.verify, X509_V_OK);
-	/* Parsed: the two leaves, the intermediate and the client's CAs;
-	 * kept: the CAs only. */
-	assert_int_equal(s1.entries, 1 + CLIENT_CAS);
+	assert_int_equal(s1.entries, PARSES);
 	assert_int_equal(s1.hits, s0.hits);
-	assert_int_equal(s1.misses, s0.misses + 3 + CLIENT_CAS);
+	assert_int_equal(s1.misses, s0.misses + PARSES);
 	r2 = handshake(&s, pki->leaf, pki->inter);
 	assert_true(r2.ok);
 	assert_int_equal(r2.verify, X509_V_OK);
-	assert_int_equal(stats_now().hits, s1.hits + 1 + CLIENT_CAS);
-	assert_int_equal(stats_now().misses, s1.misses + 2);
-	assert_int_equal(stats_now().entries, 1 + CLIENT_CAS);
-	/* The intermediate's signature by the root was remembered. */
+	assert_int_equal(stats_now().hits, s1.hits + PARSES);
+	assert_int_equal(stats_now().misses, s1.misses);
+	assert_int_equal(stats_now().entries, PARSES);
+	/* The chain's signatures were remembered. */
 	assert_true(stats_now().signature_hits > s1.signature_hits);
 	/* libssl got the very object the cache holds, both times. */
 	assert_non_null(r1.inter);
@@ -860,7 +896,8 @@ test_handshake_hit(void **state)
 /* After the genuine intermediate is cached: a forged one with the same
  * name (another key, under a fake root of the root's name) is a miss and
  * refused; a leaf signed by the forged key, sent with the genuine
- * (cached) intermediate, is refused too. The genuine chain still works. */
+ * intermediate, is refused too, each time, though both are cached by
+ * then. The genuine chain still works. */
 static void
 test_handshake_forged(void **state)
 {
@@ -877,20 +914,24 @@ test_handshake_forged(void **state)
 	r = handshake(&s, pki->forged_leaf, pki->forged);
 	assert_false(r.ok);
 	assert_int_not_equal(r.verify, X509_V_OK);
-	/* The forged intermediate was parsed, not found. */
-	assert_int_equal(stats_now().hits, s0.hits + CLIENT_CAS);
-	assert_int_equal(stats_now().entries, s0.entries + 1);
+	/* The forged leaf and intermediate were parsed, not found; the
+	 * server's leaf (parsed by the client) was a hit. */
+	assert_int_equal(stats_now().hits, s0.hits + 1);
+	assert_int_equal(stats_now().entries, s0.entries + 2);
+
+	for (int i = 0; i < 2; i++) {
+		s0 = stats_now();
+		r = handshake(&s, pki->forged_leaf, pki->inter);
+		assert_false(r.ok);
+		assert_int_not_equal(r.verify, X509_V_OK);
+		assert_int_equal(stats_now().hits, s0.hits + PARSES);
+	}
 
 	s0 = stats_now();
-	r = handshake(&s, pki->forged_leaf, pki->inter);
-	assert_false(r.ok);
-	assert_int_not_equal(r.verify, X509_V_OK);
-	assert_int_equal(stats_now().hits, s0.hits + 1 + CLIENT_CAS);
-
 	r = handshake(&s, pki->leaf, pki->inter);
 	assert_true(r.ok);
 	assert_int_equal(r.verify, X509_V_OK);
-	assert_int_equal(stats_now().hits, s0.hits + 2 + 2 * CLIENT_CAS);
+	assert_int_equal(stats_now().hits, s0.hits + PARSES);
 	server_free(&s);
 }
 
@@ -910,7 +951,7 @@ test_handshake_revoked(void **state)
 	server_new(&s);
 	r = handshake(&s, pki->leaf, pki->inter);
 	assert_true(r.ok);
-	assert_int_equal(stats_now().entries, 1 + CLIENT_CAS);
+	assert_int_equal(stats_now().entries, PARSES);
 
 	assert_non_null(crl = tc_crl_new(pki->root, pki->root_key, serials, 1));
 	assert_int_equal(tc_crl_replace(pki->crl_file, &crl, 1), 0);
@@ -921,7 +962,7 @@ test_handshake_revoked(void **state)
 	r = handshake(&s, pki->leaf, pki->inter);
 	assert_false(r.ok);
 	assert_int_equal(r.verify, X509_V_ERR_CERT_REVOKED);
-	assert_int_equal(stats_now().hits, s0.hits + 1 + CLIENT_CAS);
+	assert_int_equal(stats_now().hits, s0.hits + PARSES);
 
 	/* Put the empty CRL back for whatever runs next. */
 	assert_non_null(empty = tc_crl_new(pki->root, pki->root_key, NULL, 0));
@@ -939,7 +980,7 @@ main(void)
 		cmocka_unit_test(test_uninitialised_fails_closed),
 		cmocka_unit_test_setup(test_ca_parsed_once, fresh),
 		cmocka_unit_test_setup(test_disabled_passes_through, fresh),
-		cmocka_unit_test_setup(test_leaf_never_cached, fresh),
+		cmocka_unit_test_setup(test_leaf_cached_apart, fresh),
 		cmocka_unit_test_setup(test_trailing_bytes, fresh),
 		cmocka_unit_test_setup(test_bad_input, fresh),
 		cmocka_unit_test_setup(test_indefinite_length, fresh),
