@@ -41,8 +41,7 @@ struct ctlconn {
 
 struct control {
 	struct daemon *d;             /* borrowed */
-	struct evconnlistener *lev;   /* owned, closes the socket */
-	struct unixsock file;         /* the socket file we created */
+	struct unixsock file;         /* the socket we serve, and its file */
 	uid_t run_uid;                /* the other uid allowed besides 0 */
 	size_t n_conns;
 	TAILQ_HEAD(, ctlconn) conns;
@@ -394,7 +393,7 @@ int
 control_open(struct daemon *d, uid_t run_uid, struct control **out)
 {
 	struct control *ctl = NULL;
-	int fd = -1, r = ERR_NOMEM;
+	int r = ERR_NOMEM;
 
 	if ((ctl = calloc(1, sizeof(*ctl))) == NULL)
 		goto out;
@@ -402,24 +401,14 @@ control_open(struct daemon *d, uid_t run_uid, struct control **out)
 	ctl->run_uid = run_uid;
 	TAILQ_INIT(&ctl->conns);
 	/* 0600 and the daemon's user's: root and the daemon may use it. */
-	if ((r = unixsock_open("control_socket", d->cfg->control_socket,
-	    run_uid, 0600, run_uid, CONTROL_BACKLOG, &fd, &ctl->file)) != 0)
+	if ((r = unixsock_listen(d->base, "control_socket",
+	    d->cfg->control_socket, run_uid, 0600, run_uid, CONTROL_BACKLOG,
+	    control_acceptcb, ctl, &ctl->file)) != 0)
 		goto out;
-	ctl->lev = evconnlistener_new(d->base, control_acceptcb, ctl,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-	if (ctl->lev == NULL) {
-		log_error("event=socket-failed path=%s reason=\"cannot "
-		    "serve\"", LOG_Q(d->cfg->control_socket));
-		r = ERR_NOMEM;
-		goto out;
-	}
-	fd = -1;
 	*out = ctl;
 	ctl = NULL;
 	r = 0;
 out:
-	if (fd >= 0)
-		close(fd);
 	control_free(&ctl);
 	return r;
 }
@@ -438,8 +427,6 @@ control_free(struct control **cp)
 		next = TAILQ_NEXT(c, next);
 		ctlconn_free(c);
 	}
-	if (ctl->lev != NULL)
-		evconnlistener_free(ctl->lev);
 	unixsock_close(&ctl->file);
 	free(ctl);
 	*cp = NULL;

@@ -48,8 +48,7 @@ struct pamconn {
 
 struct pamsock {
 	struct daemon *d;             /* borrowed */
-	struct evconnlistener *lev;   /* owned, closes the socket */
-	struct unixsock file;         /* the socket file we created */
+	struct unixsock file;         /* the socket we serve, and its file */
 	size_t n_conns;
 	TAILQ_HEAD(, pamconn) conns;
 };
@@ -487,31 +486,21 @@ int
 pamsock_open(struct daemon *d, uid_t run_uid, struct pamsock **out)
 {
 	struct pamsock *ps = NULL;
-	int fd = -1, r = ERR_NOMEM;
+	int r = ERR_NOMEM;
 
 	if ((ps = calloc(1, sizeof(*ps))) == NULL)
 		goto out;
 	ps->d = d;
 	TAILQ_INIT(&ps->conns);
 	/* 0660, owner unchanged: root made it, root (sshd) connects. */
-	if ((r = unixsock_open("pam_socket", d->cfg->pam_socket, run_uid,
-	    0660, (uid_t)-1, PAMSOCK_BACKLOG, &fd, &ps->file)) != 0)
+	if ((r = unixsock_listen(d->base, "pam_socket", d->cfg->pam_socket,
+	    run_uid, 0660, (uid_t)-1, PAMSOCK_BACKLOG, pamsock_acceptcb, ps,
+	    &ps->file)) != 0)
 		goto out;
-	ps->lev = evconnlistener_new(d->base, pamsock_acceptcb, ps,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-	if (ps->lev == NULL) {
-		log_error("event=socket-failed path=%s reason=\"cannot "
-		    "serve\"", LOG_Q(d->cfg->pam_socket));
-		r = ERR_NOMEM;
-		goto out;
-	}
-	fd = -1;
 	*out = ps;
 	ps = NULL;
 	r = 0;
 out:
-	if (fd >= 0)
-		close(fd);
 	pamsock_free(&ps);
 	return r;
 }
@@ -530,8 +519,6 @@ pamsock_free(struct pamsock **pp)
 		next = TAILQ_NEXT(c, next);
 		pamsock_conn_free(c);
 	}
-	if (ps->lev != NULL)
-		evconnlistener_free(ps->lev);
 	unixsock_close(&ps->file);
 	free(ps);
 	*pp = NULL;

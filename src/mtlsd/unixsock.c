@@ -152,7 +152,8 @@ fail:
 	return ERR_IO;
 }
 
-int
+/* The socket file made and listening: *fd is the caller's. */
+static int
 unixsock_open(const char *what, const char *path, uid_t run_uid,
     mode_t mode, uid_t owner, int backlog, int *fd, struct unixsock *us)
 {
@@ -186,12 +187,41 @@ unixsock_open(const char *what, const char *path, uid_t run_uid,
 	return 0;
 }
 
+int
+unixsock_listen(struct event_base *base, const char *what,
+    const char *path, uid_t run_uid, mode_t mode, uid_t owner, int backlog,
+    evconnlistener_cb cb, void *arg, struct unixsock *us)
+{
+	int fd = -1, r;
+
+	if ((r = unixsock_open(what, path, run_uid, mode, owner, backlog, &fd,
+	    us)) != 0)
+		return r;
+	us->lev = evconnlistener_new(base, cb, arg,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (us->lev == NULL) {
+		log_error("event=socket-failed path=%s reason=\"cannot "
+		    "serve\"", LOG_Q(path));
+		close(fd);
+		unixsock_close(us);
+		memset(us, 0, sizeof(*us));
+		return ERR_NOMEM;
+	}
+	return 0;
+}
+
 void
 unixsock_close(struct unixsock *us)
 {
 	struct stat st;
 
-	if (us == NULL || us->path == NULL)
+	if (us == NULL)
+		return;
+	if (us->lev != NULL) {
+		evconnlistener_free(us->lev);
+		us->lev = NULL;
+	}
+	if (us->path == NULL)
 		return;
 	/* Only our own file. Unprivileged by now, we may lack write access
 	 * to the directory: the next start then removes it as stale. */
