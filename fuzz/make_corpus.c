@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "proto.h"
 #include "testcert.h"
+#include "wmsg.h"
 
 static const char *top;
 static int failed;
@@ -115,6 +116,119 @@ proto_seeds(void)
 	seed("fuzz_proto", "too-long", too_long, sizeof(too_long));
 	seed("fuzz_proto", "half", half, sizeof(half));
 	buf_free(&stream);
+}
+
+/* --- fuzz_wmsg: one message of every type, ISSUE with a real ident ------ */
+
+static void add_policies(X509 *x, EVP_PKEY *ca_key);
+
+static void
+wmsg_seed(const char *name, const struct wmsg *m)
+{
+	struct buf *b = buf_new(WMSG_MAX);
+
+	if (b == NULL || wmsg_encode(b, m) != 0) {
+		fprintf(stderr, "make_corpus: cannot encode %s\n", name);
+		failed = 1;
+	} else {
+		seed("fuzz_wmsg", name, buf_ptr(b), buf_avail(b));
+	}
+	buf_free(&b);
+}
+
+/* An ident with every list filled, from a certificate as a worker has. */
+static struct ident *
+wmsg_cert_ident(void)
+{
+	static const struct tc_ava subject[] = {
+		{ "O", "Example", 0, 0 }, { "OU", "ops", 0, 0 },
+		{ "CN", "alice", 0, 0 }, { "UID", "alice", 0, 1 },
+	};
+	static const struct tc_san sans[] = {
+		{ GEN_EMAIL, "alice@example.com", 0 },
+		{ GEN_DNS, "alice.example.com", 0 },
+		{ GEN_URI, "spiffe://example.com/ops/alice", 0 },
+		{ GEN_EMAIL, "no-at-sign", 0 },
+	};
+	struct tc_leaf spec;
+	EVP_PKEY *ca_key = tc_key_new(), *key = tc_key_new();
+	X509 *ca = NULL, *x = NULL;
+	struct ident *id = NULL;
+
+	if (ca_key == NULL || key == NULL)
+		die("tc_key_new");
+	memset(&spec, 0, sizeof(spec));
+	spec.subject = subject;
+	spec.n_subject = sizeof(subject) / sizeof(subject[0]);
+	spec.serial = "1A2B3C";
+	spec.not_before = -60;
+	spec.not_after = 3600;
+	spec.eku = TC_EKU_CLIENT;
+	spec.sans = sans;
+	spec.n_sans = sizeof(sans) / sizeof(sans[0]);
+	if ((ca = tc_ca_new("Example CA", ca_key, NULL, NULL)) != NULL &&
+	    (x = tc_leaf_new(&spec, key, ca, ca_key)) != NULL)
+		add_policies(x, ca_key);
+	if (x == NULL || ident_from_x509(x, &id) != 0) {
+		fprintf(stderr, "make_corpus: cannot make an ident\n");
+		failed = 1;
+	}
+	X509_free(x);
+	X509_free(ca);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(ca_key);
+	return id;
+}
+
+static void
+wmsg_seeds(void)
+{
+	struct ident empty;
+	struct wmsg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = WMSG_ISSUE;
+	m.u.issue.seq = 1;
+	m.u.issue.user = "alice";
+	m.u.issue.rule = "ops";
+	m.u.issue.bind_addr = "192.0.2.1";
+	m.u.issue.source = "192.0.2.1:40000";
+	m.u.issue.reason = "rule ops";
+	if ((m.u.issue.id = wmsg_cert_ident()) != NULL)
+		wmsg_seed("issue", &m);
+	ident_free(&m.u.issue.id);
+
+	memset(&empty, 0, sizeof(empty));
+	empty.subject = empty.issuer = "";
+	empty.serial = "01";
+	memcpy(empty.fingerprint, "sha256:"
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+	    sizeof(empty.fingerprint));
+	m.u.issue.bind_addr = "";
+	m.u.issue.id = &empty;
+	wmsg_seed("issue-empty-ident", &m);
+
+	memset(&m, 0, sizeof(m));
+	m.type = WMSG_ISSUED;
+	m.u.issued.seq = 1;
+	m.u.issued.lifetime = 30;
+	memcpy(m.u.issued.ticket, "Zm9vYmFyYmF6cXV4LWZ1enotdGlja2_-",
+	    sizeof(m.u.issued.ticket));
+	wmsg_seed("issued", &m);
+	memset(m.u.issued.ticket, 0, sizeof(m.u.issued.ticket));
+	m.u.issued.result = WMSG_CERT_FULL;
+	wmsg_seed("issued-cert-full", &m);
+
+	memset(&m, 0, sizeof(m));
+	m.type = WMSG_RELOAD;
+	wmsg_seed("reload", &m);
+
+	memset(&m, 0, sizeof(m));
+	m.type = WMSG_FAILURE;
+	m.u.failure.addr = "192.0.2.7";
+	m.u.failure.fpr = "sha256:"
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	wmsg_seed("failure", &m);
 }
 
 /* --- fuzz_http_body ------------------------------------------------------- */
@@ -366,6 +480,7 @@ main(int argc, char **argv)
 	}
 	top = argv[1];
 	proto_seeds();
+	wmsg_seeds();
 	body_seeds();
 	dn_seeds();
 	ident_seeds();
