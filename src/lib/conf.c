@@ -42,7 +42,7 @@ struct loader {
 static const char *const top_keys[] = {
 	"user", "listen", "pam_socket", "pam_peers", "control_socket",
 	"rules_dir", "log_level", "tls", "tickets", "audit", "rules", "ocsp",
-	"sandbox", "limits", NULL
+	"sandbox", "limits", "workers", NULL
 };
 static const char *const limits_keys[] = {
 	"max_connections", "max_connections_per_source", "handshake_timeout",
@@ -1450,6 +1450,8 @@ load_main(struct loader *l, const config_setting_t *root)
 	    (r = get_str(l, root, "rules_dir", 0, 1, &c->rules_dir)) != 0 ||
 	    (r = load_log_level(l, root)) != 0 ||
 	    (r = get_bool(l, root, "sandbox", &c->sandbox)) != 0 ||
+	    (r = get_uint(l, root, "workers", 1, CONFIG_MAX_WORKERS,
+	    &c->workers)) != 0 ||
 	    (r = load_tls(l, root)) != 0 ||
 	    (r = load_tickets(l, root)) != 0 ||
 	    (r = load_audit(l, root)) != 0 ||
@@ -1486,6 +1488,7 @@ set_defaults(struct config *c)
 	c->tickets.lifetime = 60;
 	c->tickets.bind_address = 1;
 	c->sandbox = 1;
+	c->workers = 1;
 	c->limits = (struct config_limits){
 		.max_connections = 1024, .max_per_source = 32,
 		.handshake_timeout = 10, .request_timeout = 10,

@@ -11,6 +11,7 @@
 #include "policy.h"
 
 #define CONFIG_DEFAULT_FILE SYSCONFDIR "/mtls/mtlsd.conf"
+#define CONFIG_MAX_WORKERS 64       /* workers = N, at most */
 
 struct config_tls {
 	char *certificate;     /* required */
@@ -97,6 +98,9 @@ struct config {
 	struct config_ocsp ocsp;
 	struct config_limits limits;
 	int sandbox;           /* mtlsd's system call filter; default 1 */
+	unsigned workers;      /* processes serving the mTLS listener,
+	                          1..CONFIG_MAX_WORKERS; default 1: the one
+	                          process does everything */
 	int log_level;         /* log_level: the least severe syslog
 	                          priority logged, LOG_INFO by default */
 	struct policy policy;  /* rules from the file, then rules_dir */

@@ -172,6 +172,19 @@ failure_check(const struct wmsg_failure *f)
 	return f->addr[0] == '\0' && f->fpr[0] == '\0' ? ERR_INVALID : 0;
 }
 
+/* ok with no error, or a refusal that says why. */
+static int
+reloaded_check(const struct wmsg_reloaded *rl)
+{
+	int r;
+
+	if ((r = str_check(rl->error)) != 0)
+		return r;
+	if (rl->ok > 1 || (rl->ok == 1) != (rl->error[0] == '\0'))
+		return ERR_INVALID;
+	return 0;
+}
+
 static int
 issued_check(const struct wmsg_issued *ans)
 {
@@ -307,6 +320,12 @@ encode_body(struct buf *out, const struct wmsg *m)
 		    (r = buf_put_cstring(out, m->u.failure.addr)) != 0)
 			return r;
 		return buf_put_cstring(out, m->u.failure.fpr);
+	case WMSG_RELOADED:
+		if ((r = reloaded_check(&m->u.reloaded)) != 0 ||
+		    (r = buf_put_u8(out, m->type)) != 0 ||
+		    (r = buf_put_u8(out, m->u.reloaded.ok)) != 0)
+			return r;
+		return buf_put_cstring(out, m->u.reloaded.error);
 	default:
 		return ERR_INVALID;
 	}
@@ -566,6 +585,18 @@ failure_get(struct buf *b, struct wmsg_failure *f)
 	return failure_check(f) == 0 ? 0 : ERR_PROTO;
 }
 
+static int
+reloaded_get(struct buf *b, struct wmsg_reloaded *rl)
+{
+	int r;
+
+	if ((r = buf_get_u8(b, &rl->ok)) != 0)
+		return body_err(r);
+	if ((r = str_get(b, &rl->error)) != 0)
+		return r;
+	return reloaded_check(rl) == 0 ? 0 : ERR_PROTO;
+}
+
 /* Parses b into *m, which must be zeroed; on error m holds what was read
  * so far, for wmsg_clear. */
 static int
@@ -587,6 +618,9 @@ decode_body(struct buf *b, struct wmsg *m)
 		break;
 	case WMSG_FAILURE:
 		r = failure_get(b, &m->u.failure);
+		break;
+	case WMSG_RELOADED:
+		r = reloaded_get(b, &m->u.reloaded);
 		break;
 	default:
 		r = ERR_PROTO;
@@ -646,6 +680,9 @@ wmsg_clear(struct wmsg *m)
 	case WMSG_FAILURE:
 		free(m->u.failure.addr);
 		free(m->u.failure.fpr);
+		break;
+	case WMSG_RELOADED:
+		free(m->u.reloaded.error);
 		break;
 	default:
 		/* ISSUED's ticket lives in the struct, wiped below; RELOAD

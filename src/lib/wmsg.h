@@ -30,6 +30,7 @@ enum wmsg_type {
 	WMSG_ISSUED = 2,   /* master -> worker: the answer to one ISSUE     */
 	WMSG_RELOAD = 3,   /* master -> worker: re-read the configuration   */
 	WMSG_FAILURE = 4,  /* both ways: a failed attempt, for throttling   */
+	WMSG_RELOADED = 5, /* worker -> master: how one RELOAD went         */
 };
 
 /* The master's answer to an ISSUE. */
@@ -82,12 +83,21 @@ struct wmsg_failure {
 	char *fpr;
 };
 
+/* Fields of RELOADED: u8 ok (1, or 0), then the string error: empty when
+ * ok, the reload's refusal ("FILE:LINE: reason") when not. A worker
+ * answers every RELOAD with one, in order. */
+struct wmsg_reloaded {
+	uint8_t ok;
+	char *error;
+};
+
 struct wmsg {
 	uint8_t type;            /* enum wmsg_type */
 	union {
 		struct wmsg_issue issue;      /* WMSG_ISSUE */
 		struct wmsg_issued issued;    /* WMSG_ISSUED */
 		struct wmsg_failure failure;  /* WMSG_FAILURE */
+		struct wmsg_reloaded reloaded; /* WMSG_RELOADED */
 	} u;                     /* WMSG_RELOAD has no fields */
 };
 

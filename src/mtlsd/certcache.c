@@ -72,8 +72,10 @@ static struct {
 	struct sig sig[N_POOLS][CERTCACHE_MAX];
 	size_t n_sig[N_POOLS];
 	unsigned long clock;
-	struct certcache_stats stats;
-} cc;
+	struct certcache_stats own_stats;
+	struct certcache_stats *stats;   /* &own_stats, or where
+	                                    certcache_count_into says */
+} cc = { .stats = &cc.own_stats };
 
 int
 certcache_init(void)
@@ -147,13 +149,20 @@ certcache_clear(void)
 			sig_clear(&cc.sig[p][i]);
 		cc.n_sig[p] = 0;
 	}
-	cc.stats.entries = 0;
+	cc.stats->entries = 0;
 }
 
 const struct certcache_stats *
 certcache_stats(void)
 {
-	return &cc.stats;
+	return cc.stats;
+}
+
+void
+certcache_count_into(struct certcache_stats *where)
+{
+	*where = *cc.stats;
+	cc.stats = where;
 }
 
 /* --- the key ------------------------------------------------------------ */
@@ -231,7 +240,7 @@ hit(struct entry *e, X509 **a, const unsigned char **in, long len)
 	if (X509_up_ref(e->x) != 1)
 		return cc.real(a, in, len);
 	e->used = ++cc.clock;
-	cc.stats.hits++;
+	cc.stats->hits++;
 	if (a != NULL) {
 		X509_free(*a);
 		*a = e->x;
@@ -321,7 +330,7 @@ insert(const unsigned char hash[SHA256_DIGEST_LENGTH],
 	e->len = len;
 	e->x = x;
 	e->used = ++cc.clock;
-	cc.stats.entries = entries();
+	cc.stats->entries = entries();
 }
 
 /* --- the interposed parser ----------------------------------------------- */
@@ -346,7 +355,7 @@ d2i_X509(X509 **a, const unsigned char **in, long len)
 		return cc.real(a, in, len);
 	if ((e = lookup(hash, *in, (size_t)len)) != NULL)
 		return hit(e, a, in, len);
-	cc.stats.misses++;
+	cc.stats->misses++;
 	start = *in;
 	if ((x = cc.real(a, in, len)) == NULL)
 		return NULL;
@@ -434,7 +443,7 @@ X509_verify(X509 *a, EVP_PKEY *r)
 		return cc.real_verify(a, r);
 	if ((g = sig_lookup(a, r)) != NULL) {
 		g->used = ++cc.clock;
-		cc.stats.signature_hits++;
+		cc.stats->signature_hits++;
 		return 1;
 	}
 	rc = cc.real_verify(a, r);

@@ -78,4 +78,9 @@ void certcache_clear(void);
  * of the process). */
 const struct certcache_stats *certcache_stats(void);
 
+/* From now on the counters are kept at where (borrowed, and it must stay
+ * valid for the life of the process: mtlsd's slot in the table its
+ * workers share), starting from their present values. */
+void certcache_count_into(struct certcache_stats *where);
+
 #endif

@@ -22,6 +22,7 @@
 #include "ident.h"
 #include "log.h"
 #include "throttle.h"
+#include "workers.h"
 #include "tickets.h"
 
 /* The life of a connection, as the guard sees it. */
@@ -535,12 +536,20 @@ count_failure(struct guard *g, const char *what, const char *key)
 }
 
 void
-guard_failure(struct daemon *d, const char *addr, const char *fpr)
+guard_count_failure(struct daemon *d, const char *addr, const char *fpr)
 {
 	if (d->guard == NULL)
 		return;
 	count_failure(d->guard, "peer", addr);
 	count_failure(d->guard, "certificate", fpr);
+}
+
+void
+guard_failure(struct daemon *d, const char *addr, const char *fpr)
+{
+	guard_count_failure(d, addr, fpr);
+	/* The same source may reach any worker next. */
+	workers_failure(d, addr, fpr);
 }
 
 /* --- the guard ------------------------------------------------------------- */

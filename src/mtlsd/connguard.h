@@ -55,6 +55,12 @@ int guard_gate(struct daemon *d, struct evhttp_request *req,
  * or "" when unknown. Crossing a threshold is logged once per window. */
 void guard_failure(struct daemon *d, const char *addr, const char *fpr);
 
+/* guard_failure for this process only: a failure another process of the
+ * daemon saw and passed on (workers.c). With no guard (the master of
+ * workers), nothing. */
+void guard_count_failure(struct daemon *d, const char *addr,
+    const char *fpr);
+
 /* Applies d->cfg->limits to evhttp (idle timeout, header and body sizes)
  * and to the ticket store (its caps): at start and after a reload. */
 void guard_apply_limits(struct daemon *d);

@@ -25,6 +25,7 @@
 #include "ctlmsg.h"
 #include "log.h"
 #include "verify.h"
+#include "workers.h"
 
 #define CONTROL_BACKLOG 8
 /* A status answer: a few hundred bytes plus the tallies and CRLs. */
@@ -110,7 +111,7 @@ count_refused(struct daemon *d, const SSL *ssl, const char *side,
 	else
 		snprintf(reason, sizeof(reason), "%s%s", side,
 		    SSL_alert_desc_string_long(alert));
-	daemon_tally_add(&d->stats.hs_refused, reason);
+	daemon_tally_add(&d->stats->hs_refused, reason);
 	ssl_peer(ssl, peer, sizeof(peer));
 	log_info("event=handshake-refused peer=%s reason=%s", LOG_Q(peer),
 	    LOG_Q(reason));
@@ -128,7 +129,7 @@ ctx_info_cb(const SSL *ssl, int where, int ret)
 	if (x == NULL)
 		return;
 	if (where & SSL_CB_HANDSHAKE_DONE) {
-		x->d->stats.handshakes++;
+		x->d->stats->handshakes++;
 		return;
 	}
 	/* TLS_ST_BEFORE: not a byte of a ClientHello came (a TCP probe, a
@@ -175,6 +176,8 @@ ctlconn_free(struct ctlconn *c)
 {
 	if (c == NULL)
 		return;
+	/* A reload's answer may still be waiting for the workers. */
+	workers_reload_cancel(c->ctl->d, c);
 	TAILQ_REMOVE(&c->ctl->conns, c, next);
 	c->ctl->n_conns--;
 	if (c->bev != NULL)
@@ -218,20 +221,12 @@ answer_status(struct ctlconn *c, int json)
 	return r;
 }
 
-/* The reload runs here, inside the event loop like every other callback,
- * so that no request is half-way through the old config when it goes. */
 static int
-answer_reload(struct ctlconn *c)
+answer_reloaded(struct ctlconn *c)
 {
-	char err[1024] = "";
 	struct buf *b = NULL;
 	int r;
 
-	log_notice("event=reload-requested via=control uid=%u pid=%ld",
-	    (unsigned)c->uid, (long)c->pid);
-	if (daemon_reload(c->ctl->d, err, sizeof(err)) != 0)
-		return ctlconn_answer(c, err[0] != '\0' ? err : "reload failed",
-		    NULL);
 	if ((b = buf_new(CONTROL_MAX_ANSWER)) == NULL)
 		return ERR_NOMEM;
 	if (buf_put(b, "reloaded ", 9) != 0 ||
@@ -241,6 +236,43 @@ answer_reload(struct ctlconn *c)
 	else
 		r = ctlconn_answer(c, NULL, b);
 	buf_free(&b);
+	return r;
+}
+
+/* Every worker has answered the reload (workers.c). */
+static void
+on_workers_reloaded(void *arg, const char *err)
+{
+	struct ctlconn *c = arg;
+	int r;
+
+	r = err != NULL ? ctlconn_answer(c, err, NULL) : answer_reloaded(c);
+	if (r != 0)
+		ctlconn_free(c);
+}
+
+/* The reload runs here, inside the event loop like every other callback,
+ * so that no request is half-way through the old config when it goes.
+ * With workers, the answer waits until each has reloaded too: when
+ * mtlsctl reload returns, every process decides by the new rules. */
+static int
+answer_reload(struct ctlconn *c)
+{
+	char err[1024] = "";
+	int r;
+
+	log_notice("event=reload-requested via=control uid=%u pid=%ld",
+	    (unsigned)c->uid, (long)c->pid);
+	if (daemon_reload(c->ctl->d, err, sizeof(err)) != 0)
+		return ctlconn_answer(c, err[0] != '\0' ? err : "reload failed",
+		    NULL);
+	/* Nothing more is read from this client meanwhile. Set before the
+	 * wait, whose callback may answer (and free c) at once. */
+	c->done = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	r = workers_reload_wait(c->ctl->d, on_workers_reloaded, c);
+	if (r == ERR_NOTFOUND)
+		return answer_reloaded(c);
 	return r;
 }
 
@@ -411,6 +443,14 @@ control_open(struct daemon *d, uid_t run_uid, struct control **out)
 out:
 	control_free(&ctl);
 	return r;
+}
+
+void
+control_disown(struct control **cp)
+{
+	if (cp != NULL && *cp != NULL)
+		unixsock_disown(&(*cp)->file);
+	control_free(cp);
 }
 
 void

@@ -27,6 +27,10 @@ int control_open(struct daemon *d, uid_t run_uid, struct control **out)
  * is still ours and we may; frees *c and sets it to NULL; accepts NULL. */
 void control_free(struct control **c);
 
+/* control_free in a forked worker: the socket file stays, the master
+ * serves it. */
+void control_disown(struct control **c);
+
 /* Makes ctx count its handshakes into d->stats (an info callback) and
  * owns trust: trust is freed when ctx's last reference goes, so that a
  * connection still using an old context after a reload keeps the trust

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -24,17 +25,23 @@
 
 #define TALLY_OTHER "other"
 
-void
-daemon_tally_add(struct daemon_tally *t, const char *reason)
+/* Counts n events under reason, read up to DAEMON_REASON_LEN - 1 bytes
+ * (another process's slot may be mid-write: the bound keeps the read
+ * inside it). */
+static void
+tally_add_n(struct daemon_tally *t, const char *reason, unsigned long n)
 {
 	char key[DAEMON_REASON_LEN];
 	size_t i;
 
-	snprintf(key, sizeof(key), "%s", reason != NULL ? reason : "unknown");
-	t->total++;
+	if (reason == NULL)
+		reason = "unknown";
+	snprintf(key, sizeof(key), "%.*s",
+	    (int)strnlen(reason, DAEMON_REASON_LEN - 1), reason);
+	t->total += n;
 	for (i = 0; i < t->used; i++) {
 		if (strcmp(t->by[i].reason, key) == 0) {
-			t->by[i].n++;
+			t->by[i].n += n;
 			return;
 		}
 	}
@@ -47,7 +54,52 @@ daemon_tally_add(struct daemon_tally *t, const char *reason)
 		memcpy(t->by[i].reason, key, sizeof(key));
 		t->used++;
 	}
-	t->by[i].n++;
+	t->by[i].n += n;
+}
+
+void
+daemon_tally_add(struct daemon_tally *t, const char *reason)
+{
+	tally_add_n(t, reason, 1);
+}
+
+static void
+tally_merge(struct daemon_tally *into, const struct daemon_tally *from)
+{
+	size_t used = from->used < DAEMON_REASONS ? from->used :
+	    DAEMON_REASONS;
+
+	for (size_t i = 0; i < used; i++)
+		tally_add_n(into, from->by[i].reason, from->by[i].n);
+}
+
+void
+daemon_stats_total(const struct daemon *d, struct daemon_stats *out)
+{
+	const struct daemon_stats *s;
+
+	if (d->stats_table == NULL) {
+		*out = *d->stats;
+		return;
+	}
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < d->n_stats; i++) {
+		s = &d->stats_table[i];
+		out->handshakes += s->handshakes;
+		tally_merge(&out->hs_refused, &s->hs_refused);
+		out->tickets_issued += s->tickets_issued;
+		tally_merge(&out->tickets_refused, &s->tickets_refused);
+		out->redeemed += s->redeemed;
+		tally_merge(&out->redeem_refused, &s->redeem_refused);
+		out->reloads_failed += s->reloads_failed;
+		out->cert_cache.entries += s->cert_cache.entries;
+		out->cert_cache.hits += s->cert_cache.hits;
+		out->cert_cache.misses += s->cert_cache.misses;
+		out->cert_cache.signature_hits += s->cert_cache.signature_hits;
+	}
+	/* A reload is the master's; each worker then reloads too, and only
+	 * a worker's failure counts. */
+	out->reloads = d->stats_table[0].reloads;
 }
 
 /* --- requests ------------------------------------------------------------- */
@@ -228,7 +280,8 @@ text_crl(struct buf *b, const char *path, time_t now)
 }
 
 static int
-text_head(const struct daemon *d, time_t now, struct buf *b)
+text_head(const struct daemon *d, const struct daemon_stats *s, time_t now,
+    struct buf *b)
 {
 	const struct config *c = d->cfg;
 	char loaded[32];
@@ -243,7 +296,9 @@ text_head(const struct daemon *d, time_t now, struct buf *b)
 	    (r = put_fmt(b, "config_loaded: %s (%llds ago)\n", loaded,
 	    (long long)(now - d->loaded))) != 0 ||
 	    (r = put_fmt(b, "reloads: %lu\nreloads_failed: %lu\n",
-	    d->stats.reloads, d->stats.reloads_failed)) != 0)
+	    s->reloads, s->reloads_failed)) != 0 ||
+	    (r = put_fmt(b, "workers: %u running=%zu\n", c->workers,
+	    d->stats_table != NULL ? d->workers_running : 1)) != 0)
 		return r;
 	for (size_t i = 0; i < c->n_listen; i++) {
 		if ((r = put_key_text(b, "listen", c->listen[i])) != 0)
@@ -256,30 +311,39 @@ text_head(const struct daemon *d, time_t now, struct buf *b)
 }
 
 /* A process without the cache (the unit tests) shows it empty. */
-static const struct certcache_stats *
-cert_cache_or_none(const struct certcache_stats *cs)
-{
-	static const struct certcache_stats none;
-
-	return cs != NULL ? cs : &none;
-}
-
 static int
 text_cert_cache(struct buf *b, const struct certcache_stats *cs)
 {
-	cs = cert_cache_or_none(cs);
 	return put_fmt(b, "cert_cache: entries=%zu hits=%lu misses=%lu "
 	    "signature_hits=%lu\n", cs->entries, cs->hits, cs->misses,
 	    cs->signature_hits);
 }
 
+/* One line per worker: which process, and how much it served. */
 static int
-status_text(const struct daemon *d, time_t now, struct buf *b)
+text_workers(const struct daemon *d, struct buf *b)
 {
-	const struct daemon_stats *s = &d->stats;
+	const struct daemon_stats *s;
 	int r;
 
-	if ((r = text_head(d, now, b)) != 0 ||
+	for (size_t i = 1; d->stats_table != NULL && i < d->n_stats; i++) {
+		s = &d->stats_table[i];
+		if ((r = put_fmt(b, "worker: %zu pid=%ld handshakes=%lu "
+		    "handshakes_refused=%lu tickets_refused=%lu\n", i, s->pid,
+		    s->handshakes, s->hs_refused.total,
+		    s->tickets_refused.total)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+static int
+status_text(const struct daemon *d, const struct daemon_stats *s, time_t now,
+    struct buf *b)
+{
+	int r;
+
+	if ((r = text_head(d, s, now, b)) != 0 ||
 	    (r = put_fmt(b, "handshakes: %lu\n", s->handshakes)) != 0 ||
 	    (r = text_tally(b, "handshakes_refused", &s->hs_refused)) != 0 ||
 	    (r = put_fmt(b, "tickets_issued: %lu\n", s->tickets_issued)) != 0 ||
@@ -288,7 +352,8 @@ status_text(const struct daemon *d, time_t now, struct buf *b)
 	    (r = text_tally(b, "redeem_refused", &s->redeem_refused)) != 0 ||
 	    (r = put_fmt(b, "tickets_outstanding: %zu\n",
 	    tstore_count(d->tickets))) != 0 ||
-	    (r = text_cert_cache(b, s->cert_cache)) != 0)
+	    (r = text_cert_cache(b, &s->cert_cache)) != 0 ||
+	    (r = text_workers(d, b)) != 0)
 		return r;
 	for (size_t i = 0; i < d->cfg->tls.n_crl; i++) {
 		if ((r = text_crl(b, d->cfg->tls.crl[i], now)) != 0)
@@ -353,7 +418,8 @@ json_crl(struct buf *b, const char *path, time_t now)
 }
 
 static int
-json_head(const struct daemon *d, time_t now, struct buf *b)
+json_head(const struct daemon *d, const struct daemon_stats *s, time_t now,
+    struct buf *b)
 {
 	const struct config *c = d->cfg;
 	int r;
@@ -365,7 +431,10 @@ json_head(const struct daemon *d, time_t now, struct buf *b)
 	    (r = put_fmt(b, ",\"loaded\":%lld,\"age\":%lld}",
 	    (long long)d->loaded, (long long)(now - d->loaded))) != 0 ||
 	    (r = put_fmt(b, ",\"reloads\":{\"ok\":%lu,\"failed\":%lu}",
-	    d->stats.reloads, d->stats.reloads_failed)) != 0 ||
+	    s->reloads, s->reloads_failed)) != 0 ||
+	    (r = put_fmt(b, ",\"workers\":{\"configured\":%u,"
+	    "\"running\":%zu}", c->workers, d->stats_table != NULL ?
+	    d->workers_running : 1)) != 0 ||
 	    (r = buf_put(b, ",\"listen\":[", 11)) != 0)
 		return r;
 	for (size_t i = 0; i < c->n_listen; i++) {
@@ -384,19 +453,38 @@ json_head(const struct daemon *d, time_t now, struct buf *b)
 static int
 json_cert_cache(struct buf *b, const struct certcache_stats *cs)
 {
-	cs = cert_cache_or_none(cs);
 	return put_fmt(b, ",\"cert_cache\":{\"entries\":%zu,\"hits\":%lu,"
 	    "\"misses\":%lu,\"signature_hits\":%lu}", cs->entries, cs->hits,
 	    cs->misses, cs->signature_hits);
 }
 
 static int
-status_json(const struct daemon *d, time_t now, struct buf *b)
+json_workers(const struct daemon *d, struct buf *b)
 {
-	const struct daemon_stats *s = &d->stats;
+	const struct daemon_stats *s;
 	int r;
 
-	if ((r = json_head(d, now, b)) != 0 ||
+	if ((r = buf_put(b, ",\"worker\":[", 11)) != 0)
+		return r;
+	for (size_t i = 1; d->stats_table != NULL && i < d->n_stats; i++) {
+		s = &d->stats_table[i];
+		if ((r = put_fmt(b, "%s{\"id\":%zu,\"pid\":%ld,"
+		    "\"handshakes\":%lu,\"handshakes_refused\":%lu,"
+		    "\"tickets_refused\":%lu}", i > 1 ? "," : "", i, s->pid,
+		    s->handshakes, s->hs_refused.total,
+		    s->tickets_refused.total)) != 0)
+			return r;
+	}
+	return buf_put_u8(b, ']');
+}
+
+static int
+status_json(const struct daemon *d, const struct daemon_stats *s, time_t now,
+    struct buf *b)
+{
+	int r;
+
+	if ((r = json_head(d, s, now, b)) != 0 ||
 	    (r = put_fmt(b, ",\"handshakes\":%lu", s->handshakes)) != 0 ||
 	    (r = json_tally(b, "handshakes_refused", &s->hs_refused)) != 0 ||
 	    (r = put_fmt(b, ",\"tickets_issued\":%lu", s->tickets_issued)) != 0 ||
@@ -405,7 +493,8 @@ status_json(const struct daemon *d, time_t now, struct buf *b)
 	    (r = json_tally(b, "redeem_refused", &s->redeem_refused)) != 0 ||
 	    (r = put_fmt(b, ",\"tickets_outstanding\":%zu",
 	    tstore_count(d->tickets))) != 0 ||
-	    (r = json_cert_cache(b, s->cert_cache)) != 0 ||
+	    (r = json_cert_cache(b, &s->cert_cache)) != 0 ||
+	    (r = json_workers(d, b)) != 0 ||
 	    (r = buf_put(b, ",\"crl\":[", 8)) != 0)
 		return r;
 	for (size_t i = 0; i < d->cfg->tls.n_crl; i++) {
@@ -420,5 +509,14 @@ int
 control_status(const struct daemon *d, time_t now, int json,
     struct buf *out)
 {
-	return json ? status_json(d, now, out) : status_text(d, now, out);
+	struct daemon_stats *s;
+	int r;
+
+	/* A few KB with its tallies: not on the stack. */
+	if ((s = malloc(sizeof(*s))) == NULL)
+		return ERR_NOMEM;
+	daemon_stats_total(d, s);
+	r = json ? status_json(d, s, now, out) : status_text(d, s, now, out);
+	free(s);
+	return r;
 }

@@ -31,6 +31,8 @@
 #include "policy.h"
 #include "server.h"
 #include "tickets.h"
+#include "wmsg.h"
+#include "workers.h"
 
 #define PATH_TICKETS "/v1/tickets"
 #define PATH_WHOAMI "/v1/whoami"
@@ -347,64 +349,67 @@ grant_new(struct ident *rec_id, const char *user, const char *rule,
 	return r;
 }
 
-/* Refusal by policy or by the store: audited, then answered. */
+/* A refusal, counted and audited. A refusal stands even when it cannot
+ * be recorded; audit_record has logged why. */
+static void
+record_denial(struct daemon *d, struct audit_rec *rec, const char *detail)
+{
+	rec->event = AUDIT_TICKET_DENIED;
+	rec->reason = detail;
+	daemon_tally_add(&d->stats->tickets_refused, detail);
+	if (audit_record(&d->audit, rec) != 0)
+		log_warn("event=refusal-unaudited decision=ticket-denied "
+		    "user=%s", LOG_Q(rec->user));
+}
+
+/* Refusal by policy: audited, then answered. */
 static void
 deny_ticket(struct daemon *d, struct evhttp_request *req,
     struct audit_rec *rec, int code, const char *error, const char *detail)
 {
-	rec->event = AUDIT_TICKET_DENIED;
-	rec->reason = detail;
-	daemon_tally_add(&d->stats.tickets_refused, detail);
+	record_denial(d, rec, detail);
 	/* A policy refusal is a failed attempt, of the source and of the
 	 * certificate (connguard.c throttles those that keep failing). */
 	if (code == ST_FORBIDDEN)
 		guard_failure(d, rec->source,
 		    rec->id != NULL ? rec->id->fingerprint : NULL);
-	/* A refusal stands even when it cannot be recorded; audit_record
-	 * has logged why. */
-	if (audit_record(&d->audit, rec) != 0)
-		log_warn("event=refusal-unaudited decision=ticket-denied "
-		    "user=%s", LOG_Q(rec->user));
 	reply_error(req, code, error, detail);
 }
 
-/* Issues and answers: id is the request's identity (rec->id), whose
- * reference the grant shares. The ticket is audited before it is sent; if
- * the audit file cannot take the record, the ticket is taken back out of
- * the store and never leaves the daemon. */
-static void
-issue_ticket(struct daemon *d, struct evhttp_request *req, struct ident *id,
-    struct audit_rec *rec, const struct decision *dec)
+static const char *
+store_refusal(int r)
+{
+	return r == ERR_FULL ? "too many outstanding tickets" :
+	    "too many outstanding tickets for this certificate";
+}
+
+int
+daemon_issue(struct daemon *d, struct audit_rec *rec, struct ident *id,
+    const char *rule, const char *bind_addr, char ticket[TICKET_BUFLEN])
 {
 	const struct config *cfg = d->cfg;
 	struct ticket_grant *g = NULL, *back = NULL;
-	char ticket[TICKET_BUFLEN];
-	const char *detail;
-	int r;
+	int r, res = WMSG_FAILED;
 
-	r = grant_new(id, rec->user, dec->rule->name,
-	    cfg->tickets.bind_address ? rec->source : "", &g);
-	if (r != 0) {
+	if ((r = grant_new(id, rec->user, rule, bind_addr, &g)) != 0) {
 		log_error("event=ticket-failed reason=\"cannot build a "
 		    "grant\" error=%s", LOG_Q(err_str(r)));
-		reply_internal(req, "cannot issue a ticket");
 		goto out;
 	}
 	r = tstore_issue(d->tickets, &g, time(NULL), cfg->tickets.lifetime,
 	    ticket);
 	if (r == ERR_FULL || r == ERR_DENIED) {
 		/* Refused, not made room for: no live ticket is evicted. */
-		detail = r == ERR_FULL ? "too many outstanding tickets" :
-		    "too many outstanding tickets for this certificate";
 		log_info("event=ticket-refused peer=%s user=%s reason=%s",
-		    LOG_Q(rec->source), LOG_Q(rec->user), LOG_Q(detail));
-		deny_ticket(d, req, rec, ST_TOO_MANY, "rate_limited", detail);
+		    LOG_Q(rec->source), LOG_Q(rec->user),
+		    LOG_Q(store_refusal(r)));
+		record_denial(d, rec, store_refusal(r));
+		res = r == ERR_FULL ? WMSG_FULL : WMSG_CERT_FULL;
 		goto out;
 	}
 	if (r != 0) {
 		log_error("event=ticket-failed reason=\"cannot issue a "
 		    "ticket\" error=%s", LOG_Q(err_str(r)));
-		reply_internal(req, "cannot issue a ticket");
 		goto out;
 	}
 	rec->event = AUDIT_TICKET_ISSUED;
@@ -412,16 +417,116 @@ issue_ticket(struct daemon *d, struct evhttp_request *req, struct ident *id,
 		if (tstore_take(d->tickets, ticket, time(NULL), &back) != 0)
 			log_error("event=ticket-failed reason=\"could not "
 			    "withdraw an unaudited ticket\"");
-		deny_ticket(d, req, rec, ST_INTERNAL, "internal",
-		    "audit log unavailable");
+		record_denial(d, rec, "audit log unavailable");
+		res = WMSG_UNAUDITED;
 		goto out;
 	}
-	d->stats.tickets_issued++;
-	reply_ticket(req, ticket, rec->user, cfg->tickets.lifetime);
+	d->stats->tickets_issued++;
+	res = WMSG_OK;
 out:
-	OPENSSL_cleanse(ticket, sizeof(ticket));
+	if (res != WMSG_OK)
+		OPENSSL_cleanse(ticket, TICKET_BUFLEN);
 	ticket_grant_free(&back);
 	ticket_grant_free(&g);
+	return res;
+}
+
+/* The answer to a ticket request whose grant went to the store (here or
+ * in the master): res is an enum wmsg_result. */
+static void
+answer_issue(struct evhttp_request *req, int res, const char *ticket,
+    const char *user, unsigned lifetime)
+{
+	switch (res) {
+	case WMSG_OK:
+		reply_ticket(req, ticket, user, lifetime);
+		break;
+	case WMSG_FULL:
+		reply_error(req, ST_TOO_MANY, "rate_limited",
+		    store_refusal(ERR_FULL));
+		break;
+	case WMSG_CERT_FULL:
+		reply_error(req, ST_TOO_MANY, "rate_limited",
+		    store_refusal(ERR_DENIED));
+		break;
+	case WMSG_UNAUDITED:
+		reply_error(req, ST_INTERNAL, "internal",
+		    "audit log unavailable");
+		break;
+	default:
+		reply_internal(req, "cannot issue a ticket");
+		break;
+	}
+}
+
+/* A ticket request whose grant a worker has sent to the master. Nothing
+ * in it points into the connection (evhttp keeps req for the answer if
+ * the connection closes, see struct ocsp_job) or the config. */
+struct issue_job {
+	struct evhttp_request *req;   /* evhttp's, answered exactly once */
+	char *user;                   /* owned */
+};
+
+static void
+on_issued(const struct wmsg_issued *ans, void *arg)
+{
+	struct issue_job *j = arg;
+
+	answer_issue(j->req, ans->result, ans->ticket, j->user,
+	    ans->lifetime);
+	free(j->user);
+	free(j);
+}
+
+/* A worker's ticket: the master stores and audits it. */
+static void
+issue_remote(struct daemon *d, struct evhttp_request *req, struct ident *id,
+    struct audit_rec *rec, const char *rule, const char *bind_addr)
+{
+	struct wmsg_issue m = {
+		.user = (char *)rec->user, .rule = (char *)rule,
+		.bind_addr = (char *)bind_addr, .source = (char *)rec->source,
+		.reason = (char *)(rec->reason != NULL ? rec->reason : ""),
+		.id = id,
+	};
+	struct issue_job *j;
+	int r;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->user = strdup(rec->user)) == NULL) {
+		free(j);
+		reply_internal(req, "cannot issue a ticket");
+		return;
+	}
+	j->req = req;
+	if ((r = workers_issue(d, &m, on_issued, j)) != 0) {
+		log_error("event=ticket-failed reason=\"cannot reach the "
+		    "master process\" error=%s", LOG_Q(err_str(r)));
+		free(j->user);
+		free(j);
+		reply_internal(req, "cannot issue a ticket");
+	}
+}
+
+/* Issues and answers: id is the request's identity (rec->id), whose
+ * reference the grant shares. The ticket is audited before it is sent
+ * (daemon_issue). */
+static void
+issue_ticket(struct daemon *d, struct evhttp_request *req, struct ident *id,
+    struct audit_rec *rec, const struct decision *dec)
+{
+	const struct config *cfg = d->cfg;
+	const char *bind_addr = cfg->tickets.bind_address ? rec->source : "";
+	char ticket[TICKET_BUFLEN];
+	int res;
+
+	if (d->workers != NULL) {
+		issue_remote(d, req, id, rec, dec->rule->name, bind_addr);
+		return;
+	}
+	res = daemon_issue(d, rec, id, dec->rule->name, bind_addr, ticket);
+	answer_issue(req, res, ticket, rec->user, cfg->tickets.lifetime);
+	OPENSSL_cleanse(ticket, sizeof(ticket));
 }
 
 /* ocsp_note: NULL, or why the ticket goes out without an OCSP answer

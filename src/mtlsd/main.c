@@ -30,6 +30,7 @@
 #include "server.h"
 #include "tickets.h"
 #include "verify.h"
+#include "workers.h"
 
 #define EXIT_USAGE 2
 
@@ -232,6 +233,8 @@ reload_fixed(const struct config *old, const struct config *new, char *err,
 		what = "user";
 	else if (old->sandbox != new->sandbox)
 		what = "sandbox";  /* a filter cannot be removed */
+	else if (old->workers != new->workers)
+		what = "workers";  /* forked before the filter */
 	if (what == NULL)
 		return 0;
 	snprintf(err, errlen, "%s: %s changed: that needs a restart of %s, "
@@ -313,14 +316,16 @@ daemon_reload(struct daemon *d, char *err, size_t errlen)
 	d->log_level = d->debug_opt ? LOG_DEBUG : d->cfg->log_level;
 	log_init(DAEMON_NAME, 1, d->foreground, d->log_level);
 	d->loaded = time(NULL);
-	d->stats.reloads++;
+	d->stats->reloads++;
 	log_notice("event=reloaded config=%s rules=%zu", LOG_Q(file),
 	    d->cfg->policy.n_rules);
+	/* Each worker re-reads the file itself and logs how that went. */
+	workers_reload(d);
 	err[0] = '\0';
 	r = 0;
 out:
 	if (r != 0) {
-		d->stats.reloads_failed++;
+		d->stats->reloads_failed++;
 		log_error("event=reload-refused config=%s reason=%s "
 		    "action=\"the running configuration stays\"",
 		    LOG_Q(file != NULL ? file : "?"), LOG_Q(err));
@@ -475,6 +480,9 @@ log_ready(const struct daemon *d)
 static void
 daemon_clear(struct daemon *d)
 {
+	/* Before the server: a worker's requests waiting for the master
+	 * are answered. */
+	workers_free(&d->workers);
 	control_free(&d->ctl);
 	pamsock_free(&d->pam);
 	/* Before the server: requests waiting for OCSP are answered. */
@@ -533,7 +541,8 @@ main(int argc, char **argv)
 	d.foreground = o.foreground;
 	d.audit.to_stderr = o.foreground;
 	d.started = time(NULL);
-	d.stats.cert_cache = certcache_stats();
+	d.stats = &d.own_stats;
+	certcache_count_into(&d.stats->cert_cache);
 	/* In the foreground under systemd or a supervisor, stderr is the
 	 * log: "<N>message" lines, the journal adds time and name. */
 	log_set_journal(o.foreground && !isatty(STDERR_FILENO));
@@ -547,18 +556,22 @@ main(int argc, char **argv)
 	if (!d.foreground && detach(&d) != 0)
 		goto out;
 	/* After the detach, whose fork, setsid and dup2 the filter does
-	 * not allow. */
-	if (sandbox_enter(d.cfg->sandbox) != 0)
+	 * not allow, and so are the workers' forks. */
+	if (workers_start(&d) != 0 || sandbox_enter(d.cfg->sandbox) != 0)
 		goto out;
-	log_ready(&d);
-	(void)notify_ready();
+	if (d.worker_id == 0) {
+		log_ready(&d);
+		(void)notify_ready();
+	}
 	loop = event_base_dispatch(d.base);
-	(void)notify_stopping();
+	if (d.worker_id == 0)
+		(void)notify_stopping();
 	if (loop < 0) {
 		log_error("event=event-loop-failed");
 		goto out;
 	}
-	status = EXIT_SUCCESS;
+	if (!d.failed)
+		status = EXIT_SUCCESS;
 out:
 	daemon_clear(&d);
 	certcache_clear();

@@ -183,7 +183,7 @@ answer_redeem_denied(struct pamconn *c, struct audit_rec *rec,
     uint32_t reason)
 {
 	rec->event = AUDIT_REDEEM_DENIED;
-	daemon_tally_add(&c->ps->d->stats.redeem_refused,
+	daemon_tally_add(&c->ps->d->stats->redeem_refused,
 	    proto_deny_str(reason));
 	/* A refusal the login earned (not a failure of ours) is a failed
 	 * attempt of the remote host and of the certificate. */
@@ -293,7 +293,7 @@ answer_redeem(struct pamconn *c, const struct proto_redeem *rd)
 		r = answer_redeem_denied(c, &rec, DENY_INTERNAL);
 		goto out;
 	}
-	c->ps->d->stats.redeemed++;
+	c->ps->d->stats->redeemed++;
 	r = answer_ok(c, ok);
 out:
 	buf_free(&ok);
@@ -503,6 +503,14 @@ pamsock_open(struct daemon *d, uid_t run_uid, struct pamsock **out)
 out:
 	pamsock_free(&ps);
 	return r;
+}
+
+void
+pamsock_disown(struct pamsock **pp)
+{
+	if (pp != NULL && *pp != NULL)
+		unixsock_disown(&(*pp)->file);
+	pamsock_free(pp);
 }
 
 void

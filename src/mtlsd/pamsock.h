@@ -25,4 +25,8 @@ int pamsock_open(struct daemon *d, uid_t run_uid, struct pamsock **out)
  * is still ours, frees *p and sets it to NULL; accepts NULL. */
 void pamsock_free(struct pamsock **p);
 
+/* pamsock_free in a forked worker: the socket file stays, the master
+ * serves it. */
+void pamsock_disown(struct pamsock **p);
+
 #endif

@@ -193,6 +193,8 @@ static const char *const allowed[] = {
 	/* process */
 	"getpid", "getuid", "geteuid", "getgid", "getegid", "getrandom",
 	"futex", "exit", "exit_group",
+	/* workers = N: the master waits for its workers at shutdown */
+	"wait4",
 };
 
 static int

@@ -211,6 +211,13 @@ unixsock_listen(struct event_base *base, const char *what,
 }
 
 void
+unixsock_disown(struct unixsock *us)
+{
+	free(us->path);
+	us->path = NULL;
+}
+
+void
 unixsock_close(struct unixsock *us)
 {
 	struct stat st;

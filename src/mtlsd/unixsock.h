@@ -36,4 +36,8 @@ int unixsock_listen(struct event_base *base, const char *what,
  * struct. */
 void unixsock_close(struct unixsock *us);
 
+/* In a forked worker: the file is the master's, and unixsock_close then
+ * closes only this process's copy of the socket, never removes it. */
+void unixsock_disown(struct unixsock *us);
+
 #endif

@@ -385,6 +385,32 @@ test_sandbox_key(void **state)
 	    "'sandbox' must be true or false");
 }
 
+/* workers: 1 unless set, an integer from 1 to CONFIG_MAX_WORKERS. */
+static void
+test_workers_key(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	c = assert_loads(TLS_OK);
+	assert_int_equal(c->workers, 1);
+	config_free(&c);
+	c = assert_loads(TLS_OK "workers = 2;\n");
+	assert_int_equal(c->workers, 2);
+	config_free(&c);
+	c = assert_loads(TLS_OK "workers = 64;\n");
+	assert_int_equal(c->workers, CONFIG_MAX_WORKERS);
+	config_free(&c);
+	assert_load_error(TLS_OK "workers = 0;\n", 2,
+	    "'workers' must be between 1 and 64");
+	assert_load_error(TLS_OK "workers = 65;\n", 2,
+	    "'workers' must be between 1 and 64");
+	assert_load_error(TLS_OK "workers = -1;\n", 2,
+	    "'workers' must be between 1 and 64");
+	assert_load_error(TLS_OK "workers = \"2\";\n", 2,
+	    "'workers' must be an integer");
+}
+
 static void
 test_unknown_keys(void **state)
 {
@@ -1155,6 +1181,7 @@ main(void)
 		cmocka_unit_test(test_relative_config_path),
 		cmocka_unit_test(test_log_levels),
 		cmocka_unit_test(test_sandbox_key),
+		cmocka_unit_test(test_workers_key),
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_missing_keys),
 		cmocka_unit_test(test_wrong_types),

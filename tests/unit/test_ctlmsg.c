@@ -166,6 +166,7 @@ setup(void **state)
 	f->crl[0] = f->crlpath;
 	f->crl[1] = "/nonexistent/ca.crl";
 	f->cfg.file = "/etc/mtls/mtlsd.conf";
+	f->cfg.workers = 1;
 	f->cfg.listen = f->listen;
 	f->cfg.n_listen = 2;
 	f->cfg.pam_socket = "/run/mtlsd/pam.sock";
@@ -173,15 +174,16 @@ setup(void **state)
 	f->cfg.tls.crl = f->crl;
 	f->cfg.tls.n_crl = 2;
 	f->d.cfg = &f->cfg;
+	f->d.stats = &f->d.own_stats;
 	f->d.started = 1000;
 	f->d.loaded = 1500;
-	f->d.stats.handshakes = 7;
-	f->d.stats.tickets_issued = 3;
-	f->d.stats.redeemed = 2;
-	f->d.stats.reloads = 1;
-	daemon_tally_add(&f->d.stats.hs_refused, "certificate revoked");
-	daemon_tally_add(&f->d.stats.redeem_refused, "bad_ticket");
-	daemon_tally_add(&f->d.stats.redeem_refused, "bad_ticket");
+	f->d.own_stats.handshakes = 7;
+	f->d.own_stats.tickets_issued = 3;
+	f->d.own_stats.redeemed = 2;
+	f->d.own_stats.reloads = 1;
+	daemon_tally_add(&f->d.own_stats.hs_refused, "certificate revoked");
+	daemon_tally_add(&f->d.own_stats.redeem_refused, "bad_ticket");
+	daemon_tally_add(&f->d.own_stats.redeem_refused, "bad_ticket");
 	if ((f->d.tickets = tstore_new(10)) == NULL ||
 	    (f->out = buf_new(64 * 1024)) == NULL)
 		return -1;
@@ -225,7 +227,10 @@ test_status_text(void **state)
 	assert_non_null(strstr(s, "\nconfig: /etc/mtls/mtlsd.conf\n"));
 	assert_non_null(strstr(s, "\nconfig_loaded: 1970-01-01T00:25:00Z "
 	    "(500s ago)\n"));
-	assert_non_null(strstr(s, "\nreloads: 1\nreloads_failed: 0\n"));
+	assert_non_null(strstr(s, "\nreloads: 1\nreloads_failed: 0\n"
+	    "workers: 1 running=1\n"));
+	/* No worker lines without workers. */
+	assert_null(strstr(s, "\nworker: "));
 	assert_non_null(strstr(s, "\nlisten: 127.0.0.1:7443\n"
 	    "listen: [::]:7443\n"));
 	/* A control byte in a config string cannot start a line. */
@@ -263,11 +268,124 @@ test_status_json(void **state)
 	assert_non_null(strstr(s, "\"tickets_refused\":{\"total\":0,"
 	    "\"by_reason\":{}}"));
 	assert_non_null(strstr(s, "\"tickets_outstanding\":0,"));
+	assert_non_null(strstr(s, "\"workers\":{\"configured\":1,"
+	    "\"running\":1}"));
+	assert_non_null(strstr(s, "\"worker\":[],"));
 	assert_non_null(strstr(s, "{\"file\":\"/nonexistent/ca.crl\","
 	    "\"error\":\"No such file or directory\"}"));
 	/* One line. */
 	assert_ptr_equal(strchr(s, '\n'), s + strlen(s) - 1);
 	free(s);
+}
+
+/* The fixture's daemon as a master of n - 1 workers, every process's
+ * counters in table[0..n). */
+static void
+use_table(struct fixture *f, struct daemon_stats *table, size_t n)
+{
+	f->cfg.workers = (unsigned)(n - 1);
+	f->d.stats = &table[0];
+	f->d.stats_table = table;
+	f->d.n_stats = n;
+	f->d.workers_running = n - 1;
+}
+
+/* Back to its own counters: the teardown must not see a stack table. */
+static void
+drop_table(struct fixture *f)
+{
+	f->d.stats = &f->d.own_stats;
+	f->d.stats_table = NULL;
+	f->d.n_stats = 0;
+	f->d.workers_running = 0;
+}
+
+/* With workers, the master's status adds up every process's slot of the
+ * shared table (the fixture's own counters are not in it), reloads are
+ * the master's alone, and each worker gets its line. */
+static void
+test_status_workers(void **state)
+{
+	struct fixture *f = *state;
+	struct daemon_stats table[3];
+	char *s;
+
+	memset(table, 0, sizeof(table));
+	table[0].pid = 100;
+	table[0].reloads = 2;
+	table[0].tickets_issued = 5;
+	table[0].redeemed = 4;
+	daemon_tally_add(&table[0].tickets_refused, "too many outstanding tickets");
+	table[1].pid = 101;
+	table[1].handshakes = 6;
+	table[1].reloads = 2;
+	table[1].cert_cache.entries = 2;
+	table[1].cert_cache.hits = 10;
+	daemon_tally_add(&table[1].hs_refused, "certificate revoked");
+	daemon_tally_add(&table[1].tickets_refused, "no rule matches");
+	table[2].pid = 102;
+	table[2].handshakes = 3;
+	table[2].reloads = 1;
+	table[2].reloads_failed = 1;
+	table[2].cert_cache.entries = 1;
+	table[2].cert_cache.misses = 1;
+	daemon_tally_add(&table[2].hs_refused, "certificate revoked");
+	daemon_tally_add(&table[2].hs_refused, "client alert: unknown CA");
+	use_table(f, table, 3);
+
+	assert_int_equal(control_status(&f->d, 2000, 0, f->out), 0);
+	s = out_str(f);
+	assert_non_null(strstr(s, "\nreloads: 2\nreloads_failed: 1\n"
+	    "workers: 2 running=2\n"));
+	assert_non_null(strstr(s, "\nhandshakes: 9\nhandshakes_refused: 3\n"
+	    "  certificate revoked: 2\n  client alert: unknown CA: 1\n"));
+	assert_non_null(strstr(s, "\ntickets_issued: 5\ntickets_refused: 2\n"));
+	assert_non_null(strstr(s, "\ntickets_redeemed: 4\n"));
+	assert_non_null(strstr(s, "\ncert_cache: entries=3 hits=10 misses=1 "
+	    "signature_hits=0\n"));
+	assert_non_null(strstr(s, "\nworker: 1 pid=101 handshakes=6 "
+	    "handshakes_refused=1 tickets_refused=1\n"
+	    "worker: 2 pid=102 handshakes=3 handshakes_refused=2 "
+	    "tickets_refused=0\n"));
+	assert_null(strstr(s, "\nworker: 0 "));
+	free(s);
+
+	buf_reset(f->out);
+	assert_int_equal(control_status(&f->d, 2000, 1, f->out), 0);
+	s = out_str(f);
+	assert_non_null(strstr(s, "\"reloads\":{\"ok\":2,\"failed\":1},"
+	    "\"workers\":{\"configured\":2,\"running\":2}"));
+	assert_non_null(strstr(s, "\"handshakes\":9,"));
+	assert_non_null(strstr(s, "\"worker\":[{\"id\":1,\"pid\":101,"
+	    "\"handshakes\":6,\"handshakes_refused\":1,"
+	    "\"tickets_refused\":1},{\"id\":2,\"pid\":102,"
+	    "\"handshakes\":3,\"handshakes_refused\":2,"
+	    "\"tickets_refused\":0}],"));
+	free(s);
+	drop_table(f);
+}
+
+/* A reason another process is writing may be read before its NUL: the
+ * merge reads no further than a reason's slot. */
+static void
+test_status_workers_unterminated(void **state)
+{
+	struct fixture *f = *state;
+	struct daemon_stats table[2];
+	char *s;
+
+	memset(table, 0, sizeof(table));
+	daemon_tally_add(&table[1].hs_refused, "x");
+	memset(table[1].hs_refused.by[0].reason, 'r', DAEMON_REASON_LEN);
+	use_table(f, table, 2);
+	assert_int_equal(control_status(&f->d, 2000, 0, f->out), 0);
+	s = out_str(f);
+	assert_non_null(strstr(s, "\nhandshakes_refused: 1\n"));
+	/* DAEMON_REASON_LEN - 1 bytes of it, no more. */
+	assert_non_null(strstr(s, "  rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr"
+	    "rrrrrrrrrrrrrrrr: 1\n"));
+	free(s);
+	drop_table(f);
 }
 
 /* An answer that does not fit is an error, never a cut answer. */
@@ -300,6 +418,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_status_too_big, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_status_workers, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_status_workers_unterminated,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -639,6 +639,51 @@ test_failure_refused(void **state)
 	assert_encode_err(&m, ERR_INVALID);
 }
 
+/* RELOADED: ok with no error, or not ok with one; nothing in between. */
+static void
+test_reloaded(void **state)
+{
+	static const uint8_t ok_wire[] = { WMSG_RELOADED, 1, 0, 0 };
+	static const uint8_t ok_with_error[] = { WMSG_RELOADED, 1, 0, 1, 'x' };
+	static const uint8_t refused_silent[] = { WMSG_RELOADED, 0, 0, 0 };
+	static const uint8_t bad_flag[] = { WMSG_RELOADED, 2, 0, 1, 'x' };
+	static const uint8_t no_error[] = { WMSG_RELOADED, 1 };
+	struct wmsg m, d;
+	struct buf *b;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	m.type = WMSG_RELOADED;
+	m.u.reloaded.ok = 1;
+	m.u.reloaded.error = "";
+	b = roundtrip(&m);
+	assert_int_equal(buf_avail(b), sizeof(ok_wire));
+	assert_memory_equal(buf_ptr(b), ok_wire, sizeof(ok_wire));
+	buf_free(&b);
+
+	m.u.reloaded.ok = 0;
+	m.u.reloaded.error = "/etc/mtls/mtlsd.conf:3: syntax error";
+	b = roundtrip(&m);
+	assert_int_equal(wmsg_decode(buf_ptr(b), buf_avail(b), &d), 0);
+	assert_int_equal(d.u.reloaded.ok, 0);
+	assert_string_equal(d.u.reloaded.error, m.u.reloaded.error);
+	wmsg_clear(&d);
+	buf_free(&b);
+
+	assert_decode_err(ok_with_error, sizeof(ok_with_error), ERR_PROTO);
+	assert_decode_err(refused_silent, sizeof(refused_silent), ERR_PROTO);
+	assert_decode_err(bad_flag, sizeof(bad_flag), ERR_PROTO);
+	assert_decode_err(no_error, sizeof(no_error), ERR_PROTO);
+	m.u.reloaded.ok = 0;
+	m.u.reloaded.error = "";
+	assert_encode_err(&m, ERR_INVALID);
+	m.u.reloaded.ok = 1;
+	m.u.reloaded.error = "x";
+	assert_encode_err(&m, ERR_INVALID);
+	m.u.reloaded.error = NULL;
+	assert_encode_err(&m, ERR_INVALID);
+}
+
 /* --- a real certificate's ident ------------------------------------------ */
 
 static X509 *
@@ -875,7 +920,7 @@ test_encode_too_long(void **state)
 static void
 test_unknown_type(void **state)
 {
-	static const uint8_t types[] = { 0, 5, 0x81, 0xff };
+	static const uint8_t types[] = { 0, 6, 0x81, 0xff };
 	struct wmsg m;
 	size_t i;
 
@@ -1314,6 +1359,7 @@ main(void)
 		cmocka_unit_test(test_reload_roundtrip),
 		cmocka_unit_test(test_failure_roundtrip),
 		cmocka_unit_test(test_failure_refused),
+		cmocka_unit_test(test_reloaded),
 		cmocka_unit_test(test_issue_real_cert),
 		cmocka_unit_test(test_decode_every_truncation),
 		cmocka_unit_test(test_decode_trailing),
