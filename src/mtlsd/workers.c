@@ -249,18 +249,31 @@ master_failure(struct link *l, const struct wmsg *m)
 
 /* The waits every live worker has answered, oldest first: the answers
  * come in the order of the RELOADs. */
+static int
+reload_answered(const struct workers *w, const struct reload_wait *rw)
+{
+	for (size_t i = 0; i < w->n_links; i++) {
+		if (w->links[i].fd >= 0 && w->links[i].acks < rw->index)
+			return 0;
+	}
+	return 1;
+}
+
 static void
 reload_waits_check(struct workers *w)
 {
-	struct reload_wait *rw;
+	TAILQ_HEAD(, reload_wait) done = TAILQ_HEAD_INITIALIZER(done);
+	struct reload_wait *rw, *next;
 
-	while ((rw = TAILQ_FIRST(&w->waits)) != NULL) {
-		for (size_t i = 0; i < w->n_links; i++) {
-			if (w->links[i].fd >= 0 &&
-			    w->links[i].acks < rw->index)
-				return;
-		}
+	/* Off the list before any callback runs: a callback may cancel
+	 * waits (its connection going away). */
+	while ((rw = TAILQ_FIRST(&w->waits)) != NULL &&
+	    reload_answered(w, rw)) {
 		TAILQ_REMOVE(&w->waits, rw, next);
+		TAILQ_INSERT_TAIL(&done, rw, next);
+	}
+	for (rw = TAILQ_FIRST(&done); rw != NULL; rw = next) {
+		next = TAILQ_NEXT(rw, next);
 		rw->cb(rw->arg, rw->err[0] != '\0' ? rw->err : NULL);
 		free(rw);
 	}
@@ -326,10 +339,14 @@ static void
 fail_pending(struct workers *w)
 {
 	struct wmsg_issued failed = { .result = WMSG_FAILED };
-	struct pending *p;
+	struct pending *p, *next;
 
-	while ((p = TAILQ_FIRST(&w->pending)) != NULL)
+	/* next is read before p goes: scan-build cannot see that answering
+	 * the first element empties the head. */
+	for (p = TAILQ_FIRST(&w->pending); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, next);
 		pending_answer(w, p, &failed);
+	}
 }
 
 static int
