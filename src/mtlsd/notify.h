@@ -2,9 +2,9 @@
  * is: ready once its sockets are open and it runs unprivileged, stopping
  * when it shuts down, reloading while it swaps in a new config.
  *
- * Built with libsystemd these send sd_notify(3) states to $NOTIFY_SOCKET;
- * built without it they do nothing. Either way a daemon not started by
- * systemd (no $NOTIFY_SOCKET) gets 0 and nothing is sent. A failure is
+ * They send sd_notify(3) states to $NOTIFY_SOCKET (spoken by notify.c,
+ * without libsystemd); a daemon not started by systemd (no
+ * $NOTIFY_SOCKET) gets 0 and nothing is sent. A failure is
  * logged and returned, never fatal to the caller: systemd's own start
  * timeout is what acts on a notification that did not arrive. */
 #ifndef MTLSD_NOTIFY_H

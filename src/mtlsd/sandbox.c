@@ -163,8 +163,9 @@ caps_clear(void)
  * the audit file reopened), the CRL refresh timer and the shutdown.
  * A few the tests cannot reach are here by reading the code: DNS for an
  * OCSP responder named by host (evdns: sendto, recvfrom), syslog once
- * /dev/log exists (sendto), sd_notify, ready and stopping (getgid for
- * its credentials, sendmsg: t_sandbox.sh runs that), the
+ * /dev/log exists (sendto), sd_notify, ready and stopping (a unix
+ * datagram socket, sendto: t_sandbox.sh runs that), workers = N (the
+ * socket pairs' recvfrom and sendto; wait4 at shutdown), the
  * allocator returning or growing large blocks (mmap below, mremap,
  * madvise), OpenSSL reseeding (getrandom), an audit file flushed to disk
  * (fsync, fdatasync), a config named relative to the directory
