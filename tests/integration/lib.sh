@@ -534,9 +534,46 @@ san_runtime() {
 	    awk '$1 ~ /^libasan\.so/ && $3 ~ /^\// { printf "%s ", $3; exit }'
 }
 
+# pam_wrapper gives each process that loads it a copy of the services in
+# /tmp/pam.X, X one character found by probing: lstat, then mkdir whose
+# failure it ignores. Two processes that start at once can take the same
+# directory, and one of them then reads the other's services: in tests
+# run side by side, another test's mtlsd answers (a replay refused there
+# passes here, and its counters move there). Every process of ours that
+# loads pam_wrapper, and every ssh login to an sshd under it, runs under
+# one lock for the machine, as long as /tmp/pam.X is.
+# The lock is held by the shell, on PW_LOCK_FD, which the commands run
+# under it do not inherit: nothing they leave behind can keep it.
+PW_LOCK=/tmp/.mtls-pam_wrapper.lock
+PW_LOCK_FD=
+
+# pw_lock: takes PW_LOCK, waiting up to 120 s for it; pw_unlock gives it
+# back.
+pw_lock() {
+	exec {PW_LOCK_FD}>>"$PW_LOCK" || return 1
+	flock -w 120 "$PW_LOCK_FD" && return 0
+	diag "$PW_LOCK: not free within 120 s"
+	pw_unlock
+	return 1
+}
+pw_unlock() {
+	[ -z "$PW_LOCK_FD" ] || exec {PW_LOCK_FD}>&-
+	PW_LOCK_FD=
+}
+
+# pw_locked CMD...: runs CMD holding PW_LOCK; CMD's status, 125 without
+# the lock.
+pw_locked() {
+	local rc=0
+	pw_lock || return 125
+	"$@" {PW_LOCK_FD}>&- || rc=$?
+	pw_unlock
+	return "$rc"
+}
+
 # pw_run CMD...: runs CMD with libpam reading services from $PAMD.
 pw_run() {
-	env LD_PRELOAD="$PW_PRELOAD" PAM_WRAPPER=1 \
+	pw_locked env LD_PRELOAD="$PW_PRELOAD" PAM_WRAPPER=1 \
 	    PAM_WRAPPER_SERVICE_DIR="$PAMD" "$@"
 }
 
@@ -565,16 +602,27 @@ mtls_auth_line() {
 }
 
 # pam_try ANSWER RHOST SERVICE USER: pamtester authenticate with ANSWER on
-# stdin and PAM_RHOST=RHOST (none if empty). Output (stdout and stderr)
-# in $T/pam.out and $PAM_OUT; exit status is pamtester's.
+# stdin and PAM_RHOST=RHOST (none if empty), under PW_LOCK. Output
+# (stdout and stderr) in $T/pam.out and $PAM_OUT; exit status is
+# pamtester's; PAM_MS: how long pamtester ran (not the wait for the lock).
 pam_try() {
-	local rhost=()
+	local rhost=() t0
 	[ -z "$2" ] || rhost=(-I "rhost=$2")
 	PAM_RC=0
+	PAM_MS=
+	if ! pw_lock; then
+		PAM_RC=125
+		PAM_OUT="(pamtester not run: no pam_wrapper lock)"
+		echo "$PAM_OUT" >"$T/pam.out"
+		return "$PAM_RC"
+	fi
+	t0=$(now_ms)
 	printf '%s\n' "$1" | timeout 20 env LD_PRELOAD="$PW_PRELOAD" \
 	    PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$PAMD" \
 	    pamtester "${rhost[@]}" "$3" "$4" authenticate \
-	    >"$T/pam.out" 2>&1 || PAM_RC=$?
+	    >"$T/pam.out" 2>&1 {PW_LOCK_FD}>&- || PAM_RC=$?
+	PAM_MS=$(($(now_ms) - t0))
+	pw_unlock
 	PAM_OUT=$(cat "$T/pam.out")
 	return "$PAM_RC"
 }
@@ -668,8 +716,9 @@ ssh_askpass() {
 	local script=$1 port=$2 opts
 	shift 2
 	mapfile -t opts < <(ssh_opts "$port")
-	env -u DISPLAY SSH_ASKPASS="$script" SSH_ASKPASS_REQUIRE=force \
-	    timeout 30 ssh "${opts[@]}" root@127.0.0.1 "$@" </dev/null
+	pw_locked env -u DISPLAY SSH_ASKPASS="$script" \
+	    SSH_ASKPASS_REQUIRE=force timeout 30 ssh "${opts[@]}" \
+	    root@127.0.0.1 "$@" </dev/null
 }
 
 # make_askpass FILE ANSWER: an SSH_ASKPASS script that prints ANSWER.

@@ -7,13 +7,13 @@ itest_init mtlsd pam
 # pam_strerror(PAM_AUTHINFO_UNAVAIL) in Linux-PAM.
 UNAVAIL="Authentication service cannot retrieve authentication info"
 
-# timed_pam WANT MAX-MS DESC ANSWER RHOST SERVICE USER
+# timed_pam WANT MAX-MS DESC ANSWER RHOST SERVICE USER: the time is
+# pamtester's own (PAM_MS), not the wait for the pam_wrapper lock.
 timed_pam() {
-	local want=$1 max=$2 desc=$3 t0 ms
+	local want=$1 max=$2 desc=$3 ms
 	shift 3
-	t0=$(now_ms)
 	expect_pam "$want" "$desc" "$@"
-	ms=$(($(now_ms) - t0))
+	ms=${PAM_MS:-999999}
 	if [ "$ms" -le "$max" ]; then
 		pass "$desc: within $max ms ($ms ms)"
 	else

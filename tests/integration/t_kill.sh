@@ -61,8 +61,11 @@ enough_redeemed() {
 # The launcher runs beside the watcher below, which kills mid-storm. The
 # calls start 10 ms apart: pam_wrapper's set-up (a private copy of the
 # services in /tmp/pam.X) races with itself when dozens of processes start
-# in the same instant; the calls still overlap by dozens.
+# in the same instant; the calls still overlap by dozens. The storm holds
+# the pam_wrapper lock (lib.sh) as one: its calls race only with each
+# other, over the same services, never with another test's.
 (
+	pw_lock || exit 1
 	for i in $(seq "$N"); do
 		storm_call "$i" &
 		sleep 0.01

@@ -48,9 +48,9 @@ mapfile -t SSH_OPTS < <(ssh_opts "$SSH_PORT")
 mtls_ssh() {
 	local name=$1
 	shift
-	env -u DISPLAY timeout 30 "$MTLS_LOGIN" --ssh -c "$PKI/$name.pem" \
-	    -k "$PKI/$name.key" -C "$PKI/ca.pem" -p "$MTLS_PORT" \
-	    root@127.0.0.1 -- "${SSH_OPTS[@]}" "$@"
+	pw_locked env -u DISPLAY timeout 30 "$MTLS_LOGIN" --ssh \
+	    -c "$PKI/$name.pem" -k "$PKI/$name.key" -C "$PKI/ca.pem" \
+	    -p "$MTLS_PORT" root@127.0.0.1 -- "${SSH_OPTS[@]}" "$@"
 }
 expect_rc 0 "mtls-login --ssh with alice's certificate" \
     mtls_ssh alice 'id -un; echo "MTLS_SUBJECT=$MTLS_SUBJECT"'
