@@ -1,6 +1,7 @@
 /* nodelay.so: an LD_PRELOAD shim that sets TCP_NODELAY on every TCP
- * socket a program connects, built and used by bench/run for
- * bench/loadclient only.
+ * socket a program connects, built by bench/run for bench/loadclient
+ * and for the login benchmark's "mtls+nodelay" row (mtls-login and the
+ * ssh it runs).
  *
  * Why: a TLS 1.3 client that writes its request right after its
  * Certificate/Finished flight, with Nagle's algorithm on, holds the
