@@ -548,8 +548,13 @@ PW_LOCK=/tmp/.mtls-pam_wrapper.lock
 PW_LOCK_FD=
 
 # pw_lock: takes PW_LOCK, waiting up to 120 s for it; pw_unlock gives it
-# back.
+# back. Not reentrant: a second flock on a second open of the file would
+# wait for the first forever, so a nested call fails at once instead.
 pw_lock() {
+	if [ -n "$PW_LOCK_FD" ]; then
+		diag "pw_lock: $PW_LOCK is already held here"
+		return 1
+	fi
 	exec {PW_LOCK_FD}>>"$PW_LOCK" || return 1
 	flock -w 120 "$PW_LOCK_FD" && return 0
 	diag "$PW_LOCK: not free within 120 s"
